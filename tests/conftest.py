@@ -1,0 +1,259 @@
+"""Shared fixtures: a syslog socket to listen on, real peers, INI files, the daemon.
+
+Peers (programs and libraries the tests talk to) are found by ``need``:
+without one a test is skipped with the reason, except under ``CI=true``, where
+a missing peer fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = Path(os.environ.get("WHITEGOODSD_PEERS", ROOT / ".peers"))
+NODE_MODULES = PEERS / "node" / "node_modules"
+
+# How long an event may take before a test gives up on it.  Generous: this is
+# a bound on a hang, not a measure of speed.
+WAIT = 30.0
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def need(ok: bool, reason: str) -> None:
+    """Skip (or, under CI=true, fail) unless a peer is available."""
+    if ok:
+        return
+    if under_ci():
+        pytest.fail(f"peer missing under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_program(name: str, hint: str) -> str:
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None
+    )
+    need(path is not None, f"{name} not installed ({hint})")
+    assert path is not None
+    return path
+
+
+# -- syslog -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyslogMessage:
+    facility: int
+    severity: int
+    tag: str  # "whitegoodsd[PID]:"
+    text: str
+    raw: str
+
+
+def parse_syslog(raw: str) -> SyslogMessage:
+    assert raw.startswith("<"), raw
+    pri, _, rest = raw[1:].partition(">")
+    # "Mmm dd hh:mm:ss " is 16 characters.
+    rest = rest[16:]
+    tag, _, text = rest.partition(" ")
+    return SyslogMessage(int(pri) // 8, int(pri) % 8, tag, text, raw)
+
+
+class SyslogListener:
+    """A UNIX datagram socket standing in for /dev/log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.messages: list[SyslogMessage] = []
+
+    def wait_for(
+        self,
+        predicate: Callable[[SyslogMessage], bool],
+        timeout: float = WAIT,
+        *,
+        new: bool = False,
+    ) -> SyslogMessage:
+        """The first message matching ``predicate``; with ``new``, one not yet received."""
+        for message in [] if new else self.messages:
+            if predicate(message):
+                return message
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                texts = "\n".join(m.raw for m in self.messages)
+                raise AssertionError(f"no matching syslog line within {timeout} s; got:\n{texts}")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            message = parse_syslog(data.decode())
+            self.messages.append(message)
+            if predicate(message):
+                return message
+
+    def wait_text(self, text: str, timeout: float = WAIT) -> SyslogMessage:
+        return self.wait_for(lambda m: m.text == text, timeout)
+
+    def drain(self) -> list[SyslogMessage]:
+        """Whatever has arrived so far, without waiting."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                self.messages.append(parse_syslog(data.decode()))
+        finally:
+            self.sock.setblocking(True)
+        return self.messages
+
+    def texts(self) -> list[str]:
+        return [m.text for m in self.drain()]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def syslog(tmp_path: Path) -> Iterator[SyslogListener]:
+    listener = SyslogListener(tmp_path / "log.sock")
+    yield listener
+    listener.close()
+
+
+# -- INI files ----------------------------------------------------------------
+
+
+def write_ini(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+# -- the daemon as a process --------------------------------------------------
+
+
+class Daemon:
+    """``python -m whitegoodsd`` in a subprocess."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.stderr_path = cwd / "daemon.stderr"
+        self._stderr: IO[bytes] = open(self.stderr_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "whitegoodsd", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def stop(self, timeout: float = WAIT) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self._stderr.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(*args: str) -> Daemon:
+        d = Daemon(list(args), tmp_path)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+# -- tplink-smarthome-simulator (npm) -----------------------------------------
+
+
+class KasaSimulator:
+    """One tplink-smarthome-simulator device, its emeter set from the test."""
+
+    def __init__(self, model: str) -> None:
+        node = need_program("node", "apt-get install nodejs")
+        need(
+            (NODE_MODULES / "tplink-smarthome-simulator").is_dir(),
+            f"tplink-smarthome-simulator not installed in {NODE_MODULES} (run ./run test)",
+        )
+        self.process = subprocess.Popen(
+            [node, str(ROOT / "tests" / "peers" / "kasa-simulator.js"), model],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, "the simulator exited before listening"
+        self.port: int = json.loads(line)["port"]
+
+    def set(self, **values: float) -> None:
+        """Set emeter realtime values in W, V, A, kWh; returns once applied."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(values) + "\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().strip() == "ok"
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def kasa_simulator() -> Iterator[Callable[[str], KasaSimulator]]:
+    started: list[KasaSimulator] = []
+
+    def start(model: str) -> KasaSimulator:
+        sim = KasaSimulator(model)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.close()

@@ -1,0 +1,209 @@
+"""The ``whitegoodsd`` command line.
+
+``whitegoodsd [-c FILE] [-f] ...`` runs the daemon; ``whitegoodsd COMMAND``
+runs one of the tools named in ``COMMANDS`` (each a module with
+``add_arguments(parser)`` and ``main(args) -> int``, imported only when used
+or when help is asked for).  Exit codes: 0 ok, 1 runtime failure, 2
+configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from whitegoodsd import __version__
+from whitegoodsd import config as configuration
+from whitegoodsd.config import Config, ConfigError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+DESCRIPTION = """\
+Watch power-metering smart plugs and log to syslog when the appliance behind
+each one starts ("NAME is RUNNING.") and finishes ("NAME is FINISHED.").
+"""
+
+EPILOG = """\
+signals:
+  SIGTERM, SIGINT  stop (the pidfile is removed)
+  SIGHUP           reload the configuration file; a broken file is reported
+                   and the previous configuration kept
+
+exit status:
+  0  success
+  1  runtime failure (a plug did not answer with --once; already running)
+  2  configuration or usage error
+
+See whitegoodsd(8) and whitegoodsd.ini(5).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whitegoodsd",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        default=configuration.DEFAULT_PATH,
+        help=f"configuration file (default: {configuration.DEFAULT_PATH})",
+    )
+    parser.add_argument(
+        "-f",
+        "--foreground",
+        action="store_true",
+        help="do not fork; log to stderr as well as syslog",
+    )
+    parser.add_argument(
+        "-p",
+        "--pidfile",
+        metavar="PIDFILE",
+        help="write the process id here (default: the INI file's pidfile, "
+        "else /run/whitegoodsd.pid; in the foreground, none unless given)",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="poll every appliance once, print what was read and exit "
+        "(0 if every plug answered, 1 otherwise)",
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration file, print a summary or every problem, "
+        "and exit (0 valid, 2 not)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug lines (as log_debug = 1)"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    if COMMANDS:
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+        for name, (module_name, help_text) in COMMANDS.items():
+            module = importlib.import_module(module_name)
+            command = sub.add_parser(
+                name,
+                help=help_text,
+                description=getattr(module, "__doc__", None),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            module.add_arguments(command)
+            command.set_defaults(command_module=module)
+    return parser
+
+
+def load_config(path: str, err: TextIO) -> Config | None:
+    """Load ``path``; print its warnings, or its errors and return None."""
+    try:
+        config = configuration.load(path)
+    except ConfigError as exc:
+        for warning in exc.warnings:
+            print(f"{warning} (warning)", file=err)
+        for problem in exc.problems:
+            print(problem, file=err)
+        return None
+    for warning in config.warnings:
+        print(f"{warning} (warning)", file=err)
+    return config
+
+
+def check_config(path: str) -> int:
+    config = load_config(path, sys.stderr)
+    if config is None:
+        return EXIT_CONFIG
+    print(configuration.summary(config))
+    return EXIT_OK
+
+
+def once(config: Config) -> int:
+    """Poll every appliance once and print a line for each."""
+    from whitegoodsd.monitor import make_driver
+
+    async def read_all() -> list[str]:
+        lines = []
+        readers = [make_driver(a, config.timeout) for a in config.appliances]
+        results = await asyncio.gather(*(r.read() for r in readers), return_exceptions=True)
+        for appliance, reader, result in zip(config.appliances, readers, results, strict=True):
+            await reader.close()
+            lines.append(format_reading(appliance.name, reader.address, result))
+        return lines
+
+    lines = asyncio.run(read_all())
+    width = max((len(line.split("\t")[0]) for line in lines), default=0)
+    failed = 0
+    for line in lines:
+        name, rest = line.split("\t", 1)
+        failed += rest.startswith("error")
+        print(f"{name:<{width}}  {rest}")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def format_reading(name: str, address: str, result: object) -> str:
+    from whitegoodsd.drivers.base import PlugError, Reading
+
+    if isinstance(result, Reading):
+        parts = [f"{result.power_mw / 1000:,.3f} W"]
+        if result.voltage_mv is not None:
+            parts.append(f"{result.voltage_mv / 1000:,.1f} V")
+        if result.current_ma is not None:
+            parts.append(f"{result.current_ma / 1000:,.3f} A")
+        if result.total_wh is not None:
+            parts.append(f"total {result.total_wh / 1000:,.3f} kWh")
+        return f"{name}\t{address}  " + "  ".join(parts)
+    if isinstance(result, PlugError):
+        return f"{name}\terror: {address}: {result}"
+    return f"{name}\terror: {address}: {type(result).__name__}: {result}"
+
+
+def run_foreground(config: Config, verbose: bool) -> int:
+    from whitegoodsd.monitor import Monitor
+    from whitegoodsd.outputs import syslog
+
+    def configure_logging(new: Config) -> None:
+        syslog.setup(
+            new.syslog_address,
+            new.syslog_facility,
+            debug=new.log_debug or verbose,
+            stderr=True,
+        )
+
+    configure_logging(config)
+    monitor = Monitor(config, on_reload=configure_logging)
+    asyncio.run(monitor.run())
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = getattr(args, "command_module", None)
+    if module is not None:
+        result: int = module.main(args)
+        return result
+    if args.check_config:
+        return check_config(args.config)
+    config = load_config(args.config, sys.stderr)
+    if config is None:
+        return EXIT_CONFIG
+    if args.once:
+        return once(config)
+    if not args.foreground:
+        print("whitegoodsd: daemon mode is not available yet; run with -f", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return run_foreground(config, args.verbose)
+    except KeyboardInterrupt:
+        return EXIT_OK

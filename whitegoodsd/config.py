@@ -1,0 +1,385 @@
+"""The INI file as frozen dataclasses, with every problem reported at once.
+
+Every file the original daemon accepted loads with the same meaning.  Keys are
+described by the tables ``GLOBAL_KEYS`` and ``APPLIANCE_KEYS``: a key is
+added by adding a row (and a field of the matching dataclass).  Errors name
+``FILE:LINE: [SECTION] key: message``; unknown keys and unused sections are
+warnings, because the original ignored them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from whitegoodsd import ini
+from whitegoodsd.detector import Settings
+
+DEFAULT_PATH = "/etc/whitegoodsd.ini"
+MAIN_SECTION = "whitegoodsd"
+
+FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5,
+    "lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+    **{f"local{n}": 16 + n for n in range(8)},
+}  # fmt: skip
+
+
+class ConfigError(Exception):
+    """The file cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[ini.Problem], warnings: list[ini.Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.line)
+        self.warnings = sorted(warnings, key=lambda p: p.line)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ApplianceConfig:
+    """One appliance: its plug and how to tell that it runs."""
+
+    name: str  # exactly as written in ``appliances =``
+    host: str
+    port: int | None  # None: the driver's default
+    driver: str
+    threshold_running_mw: int
+    minsamples: int
+    threshold_finished_mw: int
+    minsamples_finished: int
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            self.threshold_running_mw,
+            self.minsamples,
+            self.threshold_finished_mw,
+            self.minsamples_finished,
+        )
+
+    @property
+    def plug(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole file."""
+
+    path: str
+    appliances: tuple[ApplianceConfig, ...]
+    monitor_interval: float = 60.0
+    monitor_interval_nothing_running: float = 900.0
+    log_debug: bool = False
+    syslog_address: str | tuple[str, int] = "/dev/log"
+    syslog_facility: int = FACILITIES["local5"]
+    pidfile: str | None = None
+    timeout: float = 5.0
+    unreachable_after: int = 3
+    textfile: str | None = None
+    state_file: str | None = None
+    warnings: tuple[ini.Problem, ...] = field(default=(), compare=False)
+
+
+# -- value parsers: text -> value, or ValueError with a message ---------------
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"expected a whole number, got {text!r}")
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _milliwatts(text: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"expected a whole number of milliwatts, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _flag(text: str) -> bool:
+    # The original turned debug on only for exactly "1"; anything else was off.
+    return text == "1"
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise ValueError("expected a path")
+    return os.path.abspath(text)
+
+
+def _optional_path(text: str) -> str | None:
+    return os.path.abspath(text) if text else None
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT``."""
+    text = text.strip()
+    if not text:
+        raise ValueError("expected HOST or HOST:PORT")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not host:
+            raise ValueError(f"unclosed '[' in {text!r}")
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise ValueError(f"expected ':PORT' after ']' in {text!r}")
+        return host, _port(rest[1:])
+    if text.count(":") > 1:
+        return text, None  # a bare IPv6 address
+    host, sep, port = text.partition(":")
+    if not host:
+        raise ValueError(f"missing host in {text!r}")
+    return host, _port(port) if sep else None
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"expected a port from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _syslog_address(text: str) -> str | tuple[str, int]:
+    if text.startswith("/"):
+        return text
+    host, port = split_host_port(text)
+    return host, 514 if port is None else port
+
+
+def _facility(text: str) -> int:
+    name = text.lower().removeprefix("log_")
+    if name not in FACILITIES:
+        raise ValueError(f"unknown facility {text!r} (try local0 to local7, daemon, user)")
+    return FACILITIES[name]
+
+
+def _appliance_names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError("names no appliance")
+    return names
+
+
+def _driver(text: str) -> str:
+    from whitegoodsd import drivers
+
+    name = text.lower()
+    if name not in drivers.registry():
+        known = ", ".join(drivers.registry())
+        raise ValueError(f"unknown driver {text!r} (known: {known})")
+    return name
+
+
+@dataclass(frozen=True)
+class Key:
+    """How one key is read."""
+
+    parse: Callable[[str], Any]
+    required: bool = False
+    default: Any = None
+
+
+GLOBAL_KEYS: Mapping[str, Key] = {
+    "appliances": Key(_appliance_names, required=True),
+    "monitor_interval": Key(_seconds, default=60.0),
+    "monitor_interval_nothing_running": Key(_seconds, default=900.0),
+    "log_debug": Key(_flag, default=False),
+    "syslog_address": Key(_syslog_address, default="/dev/log"),
+    "syslog_facility": Key(_facility, default=FACILITIES["local5"]),
+    "pidfile": Key(_optional_path),
+    "timeout": Key(_seconds, default=5.0),
+    "unreachable_after": Key(_count, default=3),
+    "textfile": Key(_optional_path),
+    "state_file": Key(_optional_path),
+}
+
+APPLIANCE_KEYS: Mapping[str, Key] = {
+    "smartplug": Key(split_host_port, required=True),
+    "driver": Key(_driver, default="kasa"),
+    "threshold_running_mw": Key(_milliwatts, required=True),
+    "minsamples": Key(_count, required=True),
+    "threshold_finished_mw": Key(_milliwatts),  # default: threshold_running_mw
+    "minsamples_finished": Key(_count),  # default: minsamples
+}
+
+
+class _Reader:
+    """Reads typed values out of a Document, collecting problems as it goes."""
+
+    def __init__(self, doc: ini.Document) -> None:
+        self.doc = doc
+        self.problems: list[ini.Problem] = list(doc.problems)
+        self.warnings: list[ini.Problem] = list(doc.warnings)
+
+    def values(self, section: ini.Section, keys: Mapping[str, Key]) -> dict[str, Any] | None:
+        """Every key of ``keys`` read from ``section``; None if any was bad."""
+        ok = True
+        out: dict[str, Any] = {}
+        for name, key in keys.items():
+            entry = section.entries.get(name)
+            if entry is None:
+                if key.required:
+                    self._error(section.line, section.name, name, "required key is missing")
+                    ok = False
+                out[name] = key.default
+                continue
+            try:
+                out[name] = key.parse(entry.value)
+            except ValueError as exc:
+                self._error(entry.line, section.name, entry.key, str(exc))
+                ok = False
+        for lower, entry in section.entries.items():
+            if lower not in keys:
+                hint = difflib.get_close_matches(lower, list(keys), n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                self.warnings.append(
+                    ini.Problem(
+                        self.doc.path,
+                        entry.line,
+                        section.name,
+                        entry.key,
+                        f"unknown key, ignored{suggestion}",
+                    )
+                )
+        return out if ok else None
+
+    def _error(self, line: int, section: str | None, key: str | None, message: str) -> None:
+        self.problems.append(ini.Problem(self.doc.path, line, section, key, message))
+
+
+def parse(text: str, path: str) -> Config:
+    """Build a Config from INI text, or raise ConfigError listing every problem."""
+    doc = ini.parse(text, path)
+    reader = _Reader(doc)
+    main = doc.section(MAIN_SECTION)
+    if main is None:
+        reader.problems.append(ini.Problem(path, 1, MAIN_SECTION, None, "section is missing"))
+        raise ConfigError(reader.problems, reader.warnings)
+    settings = reader.values(main, GLOBAL_KEYS)
+    names: tuple[str, ...] = settings["appliances"] if settings else ()
+    if settings is None and "appliances" in main.entries:
+        try:
+            names = _appliance_names(main.entries["appliances"].value)
+        except ValueError:
+            names = ()
+    appliances = []
+    seen: dict[str, str] = {}
+    for name in names:
+        where = main.entries["appliances"].line
+        if name.upper() in seen:
+            reader._error(where, main.name, "appliances", f"{name!r} is listed twice")
+            continue
+        seen[name.upper()] = name
+        section = doc.section(name)
+        if section is None:
+            reader._error(where, main.name, "appliances", f"no section [{name}] for {name!r}")
+            continue
+        appliance = _appliance(reader, name, section)
+        if appliance is not None:
+            appliances.append(appliance)
+    for upper, section in doc.sections.items():
+        if upper != MAIN_SECTION.upper() and upper not in seen:
+            reader.warnings.append(
+                ini.Problem(
+                    path, section.line, section.name, None,
+                    "section is not named in 'appliances', ignored",
+                )
+            )  # fmt: skip
+    if reader.problems or settings is None:
+        raise ConfigError(reader.problems, reader.warnings)
+    return Config(
+        path=path,
+        appliances=tuple(appliances),
+        warnings=tuple(sorted(reader.warnings, key=lambda p: p.line)),
+        **{k: v for k, v in settings.items() if k != "appliances"},
+    )
+
+
+def _appliance(reader: _Reader, name: str, section: ini.Section) -> ApplianceConfig | None:
+    values = reader.values(section, APPLIANCE_KEYS)
+    if values is None:
+        return None
+    host, port = values.pop("smartplug")
+    if values["threshold_finished_mw"] is None:
+        values["threshold_finished_mw"] = values["threshold_running_mw"]
+    elif values["threshold_finished_mw"] > values["threshold_running_mw"]:
+        entry = section.entries["threshold_finished_mw"]
+        reader._error(
+            entry.line, section.name, entry.key,
+            f"{values['threshold_finished_mw']:,} mW is above "
+            f"threshold_running_mw ({values['threshold_running_mw']:,} mW)",
+        )  # fmt: skip
+        return None
+    if values["minsamples_finished"] is None:
+        values["minsamples_finished"] = values["minsamples"]
+    return ApplianceConfig(name=name, host=host, port=port, **values)
+
+
+def load(path: str) -> Config:
+    """Read and parse the file at ``path``; ConfigError for every problem."""
+    path = os.path.abspath(path)
+    try:
+        with open(path, encoding="utf-8-sig", errors="strict") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            [ini.Problem(path, 0, None, None, f"cannot read: {reason}")], []
+        ) from None
+    return parse(text, path)
+
+
+def summary(config: Config) -> str:
+    """A human-readable account of a loaded config, for --check-config."""
+    from whitegoodsd import drivers
+
+    lines = [
+        f"{config.path}: OK, {len(config.appliances)} appliance(s)",
+        f"  poll every {config.monitor_interval:g} s while anything runs, "
+        f"every {config.monitor_interval_nothing_running:g} s when all is idle; "
+        f"timeout {config.timeout:g} s; UNREACHABLE after {config.unreachable_after} "
+        "failed polls",
+    ]
+    address = config.syslog_address
+    where = address if isinstance(address, str) else f"{address[0]}:{address[1]} (UDP)"
+    facility = next(k for k, v in FACILITIES.items() if v == config.syslog_facility)
+    lines.append(
+        f"  syslog to {where}, facility {facility}" + (", debug on" if config.log_debug else "")
+    )
+    if config.textfile:
+        lines.append(f"  textfile {config.textfile}")
+    if config.state_file:
+        lines.append(f"  state file {config.state_file}")
+    for a in config.appliances:
+        port = a.port if a.port is not None else drivers.get(a.driver).DEFAULT_PORT
+        host = f"[{a.host}]" if ":" in a.host else a.host
+        hysteresis = ""
+        if (a.threshold_finished_mw, a.minsamples_finished) != (
+            a.threshold_running_mw,
+            a.minsamples,
+        ):
+            hysteresis = (
+                f", FINISHED after {a.minsamples_finished} below {a.threshold_finished_mw:,} mW"
+            )
+        lines.append(
+            f"  {a.name}: {a.driver} plug at {host}:{port}, RUNNING after "
+            f"{a.minsamples} sample(s) at or above {a.threshold_running_mw:,} mW{hysteresis}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Sans-I/O codecs for the plug protocols: bytes in, values out, no sockets."""

@@ -1,0 +1,187 @@
+"""The TP-Link Kasa legacy protocol, without I/O.
+
+JSON enciphered with an autokey XOR (key starts at 171; each cipher byte is
+the key for the next), sent over TCP port 9999 behind a 4-byte big-endian
+length, or over UDP port 9999 without the length (discovery).  Bytes go in,
+values come out: the driver, the emulator and the fuzz tests all share this
+code, and none of it touches a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from whitegoodsd.drivers.base import ProtocolError, Reading, finite
+
+PORT = 9999
+INITIAL_KEY = 171
+MAX_REPLY = 64 * 1024  # real replies to the queries we send are under 2 KiB
+
+GET_REALTIME: dict[str, Any] = {"emeter": {"get_realtime": {}}}
+GET_SYSINFO: dict[str, Any] = {"system": {"get_sysinfo": {}}}
+
+_HEADER = struct.Struct(">I")
+
+
+def encrypt(plain: bytes) -> bytes:
+    """Autokey XOR: c = k ^ p; k = c."""
+    key = INITIAL_KEY
+    out = bytearray(len(plain))
+    for i, byte in enumerate(plain):
+        key ^= byte
+        out[i] = key
+    return bytes(out)
+
+
+def decrypt(cipher: bytes) -> bytes:
+    """Inverse of :func:`encrypt`: p = k ^ c; k = c."""
+    key = INITIAL_KEY
+    out = bytearray(len(cipher))
+    for i, byte in enumerate(cipher):
+        out[i] = key ^ byte
+        key = byte
+    return bytes(out)
+
+
+def dumps(message: object) -> bytes:
+    """Compact JSON, as the plugs and their app send it."""
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def frame(message: object) -> bytes:
+    """A whole TCP message: length header and enciphered JSON, to send in one write."""
+    body = encrypt(dumps(message))
+    return _HEADER.pack(len(body)) + body
+
+
+def datagram(message: object) -> bytes:
+    """A UDP message: enciphered JSON with no length header."""
+    return encrypt(dumps(message))
+
+
+def loads(plain: bytes) -> dict[str, Any]:
+    """Decode a deciphered body into a JSON object, or raise ProtocolError."""
+    try:
+        value = json.loads(plain.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"reply is not JSON ({_brief(exc)})") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("reply is not a JSON object")
+    return value
+
+
+def _brief(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:80]
+
+
+class FrameDecoder:
+    """Reassembles one length-prefixed message from a TCP byte stream.
+
+    Feed it what arrives; it answers with the deciphered body once the whole
+    message is there.  A length of 0 (old firmware) means the body runs to the
+    end of the connection.  More than ``limit`` bytes is an error, whatever
+    the header claims.
+    """
+
+    def __init__(self, limit: int = MAX_REPLY) -> None:
+        self.limit = limit
+        self._buffer = bytearray()
+        self._length: int | None = None  # None: header not yet read; 0: to EOF
+
+    def feed(self, data: bytes) -> bytes | None:
+        """Add received bytes; the deciphered body when complete, else None."""
+        self._buffer += data
+        if self._length is None:
+            if len(self._buffer) < _HEADER.size:
+                return None
+            (self._length,) = _HEADER.unpack_from(self._buffer)
+            del self._buffer[: _HEADER.size]
+            if self._length > self.limit:
+                raise ProtocolError(
+                    f"reply claims {self._length:,} bytes, more than the {self.limit:,} accepted"
+                )
+        if len(self._buffer) > self.limit:
+            raise ProtocolError(f"reply longer than the {self.limit:,} bytes accepted")
+        if self._length and len(self._buffer) >= self._length:
+            return decrypt(bytes(self._buffer[: self._length]))
+        return None
+
+    def feed_eof(self) -> bytes:
+        """The connection closed: the body if that completes it, else ProtocolError."""
+        if self._length == 0 and self._buffer:
+            return decrypt(bytes(self._buffer))
+        if self._length is None:
+            if not self._buffer:
+                raise ProtocolError("connection closed without a reply")
+            raise ProtocolError("connection closed inside the length header")
+        if self._length == 0:
+            raise ProtocolError("connection closed before the reply body")
+        raise ProtocolError(
+            f"connection closed after {len(self._buffer):,} of {self._length:,} bytes"
+        )
+
+
+def _module(reply: dict[str, Any], module: str, method: str) -> dict[str, Any]:
+    """The ``reply[module][method]`` object, checking both levels' err_code."""
+    outer = reply.get(module)
+    if not isinstance(outer, dict):
+        raise ProtocolError(f"reply has no {module!r} object")
+    _check_err(outer, module)
+    inner = outer.get(method)
+    if not isinstance(inner, dict):
+        raise ProtocolError(f"reply has no {module}.{method} object")
+    _check_err(inner, f"{module}.{method}")
+    return inner
+
+
+def _check_err(obj: dict[str, Any], where: str) -> None:
+    code = obj.get("err_code", 0)
+    if code != 0:
+        msg = obj.get("err_msg")
+        text = f": {msg}" if isinstance(msg, str) else ""
+        raise ProtocolError(f"{where} err_code {code!r:.20}{text[:80]}")
+
+
+def parse_realtime(reply: dict[str, Any]) -> Reading:
+    """An ``emeter.get_realtime`` reply in either shape as a Reading.
+
+    Hardware v1 reports floats in W, V, A and kWh (``power``, ``voltage``,
+    ``current``, ``total``); v2 and later integers in mW, mV, mA and Wh
+    (``power_mw`` ...).  The shape is told by the keys present.
+    """
+    realtime = _module(reply, "emeter", "get_realtime")
+
+    def pick(v2_key: str, v1_key: str, scale: float) -> float | None:
+        if v2_key in realtime:
+            return finite(realtime[v2_key], v2_key)
+        if v1_key in realtime:
+            return finite(realtime[v1_key], v1_key) * scale
+        return None
+
+    power = pick("power_mw", "power", 1000.0)
+    if power is None:
+        raise ProtocolError("emeter reply has neither power_mw nor power")
+    if power < -1000.0:
+        raise ProtocolError(f"negative power {power / 1000:,.1f} W")
+    voltage = pick("voltage_mv", "voltage", 1000.0)
+    current = pick("current_ma", "current", 1000.0)
+    total = pick("total_wh", "total", 1000.0)
+    return Reading(
+        power_mw=max(0, round(power)),
+        voltage_mv=None if voltage is None else round(voltage),
+        current_ma=None if current is None else round(current),
+        total_wh=total,
+    )
+
+
+def parse_sysinfo(reply: dict[str, Any]) -> dict[str, Any]:
+    """The ``system.get_sysinfo`` object of a reply."""
+    return _module(reply, "system", "get_sysinfo")
+
+
+def meters_power(sysinfo: dict[str, Any]) -> bool:
+    """Whether a plug's sysinfo says it has an energy meter (``ENE`` feature)."""
+    feature = sysinfo.get("feature", "")
+    return isinstance(feature, str) and "ENE" in feature.split(":")
