@@ -1,0 +1,46 @@
+"""Emulated plugs: real protocol servers that replay power profiles.
+
+Each emulated plug speaks its family's protocol through the same codec the
+driver uses, and asks a :class:`PowerSource` what to report.  Users test their
+rsyslog rules with them; the demo, the tests and the benchmarks run on them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class PowerSource(Protocol):
+    """What an emulated plug reports: power now, and its energy counter."""
+
+    def power_mw(self) -> int: ...
+
+    def total_wh(self) -> float: ...
+
+
+class SettablePower:
+    """A power source set by hand (tests), integrating energy over time."""
+
+    def __init__(self, power_mw: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._power_mw = power_mw
+        self._since = clock()
+        self._total_wh = 0.0
+
+    def set(self, power_mw: int) -> None:
+        self._accumulate()
+        self._power_mw = power_mw
+
+    def power_mw(self) -> int:
+        return self._power_mw
+
+    def total_wh(self) -> float:
+        self._accumulate()
+        return self._total_wh
+
+    def _accumulate(self) -> None:
+        now = self._clock()
+        self._total_wh += self._power_mw / 1000 * (now - self._since) / 3600
+        self._since = now
