@@ -38,7 +38,10 @@ def finite(value: object, what: str) -> float:
     """``value`` as a float, or a ProtocolError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(f"{what} is not a number: {value!r:.40}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        raise ProtocolError(f"{what} is out of range") from None
     if not math.isfinite(number):
         raise ProtocolError(f"{what} is not finite: {value!r:.40}")
     return number

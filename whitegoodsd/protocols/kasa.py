@@ -10,6 +10,7 @@ code, and none of it touches a socket.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -67,6 +68,8 @@ def loads(plain: bytes) -> dict[str, Any]:
         value = json.loads(plain.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"reply is not JSON ({_brief(exc)})") from None
+    except RecursionError:  # "[[[[..." fits in far less than MAX_REPLY
+        raise ProtocolError("reply is nested too deeply") from None
     if not isinstance(value, dict):
         raise ProtocolError("reply is not a JSON object")
     return value
@@ -89,6 +92,11 @@ class FrameDecoder:
         self.limit = limit
         self._buffer = bytearray()
         self._length: int | None = None  # None: header not yet read; 0: to EOF
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held: never more than ``limit`` plus the last piece fed."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> bytes | None:
         """Add received bytes; the deciphered body when complete, else None."""
@@ -157,14 +165,17 @@ def parse_realtime(reply: dict[str, Any]) -> Reading:
         if v2_key in realtime:
             return finite(realtime[v2_key], v2_key)
         if v1_key in realtime:
-            return finite(realtime[v1_key], v1_key) * scale
+            scaled = finite(realtime[v1_key], v1_key) * scale
+            if not math.isfinite(scaled):  # 1e308 W is finite, 1e311 mW is not
+                raise ProtocolError(f"{v1_key} is out of range")
+            return scaled
         return None
 
     power = pick("power_mw", "power", 1000.0)
     if power is None:
         raise ProtocolError("emeter reply has neither power_mw nor power")
     if power < -1000.0:
-        raise ProtocolError(f"negative power {power / 1000:,.1f} W")
+        raise ProtocolError(f"negative power {power / 1000:,.6g} W")
     voltage = pick("voltage_mv", "voltage", 1000.0)
     current = pick("current_ma", "current", 1000.0)
     total = pick("total_wh", "total", 1000.0)
