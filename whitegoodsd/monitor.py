@@ -27,7 +27,7 @@ from whitegoodsd import config as configuration
 from whitegoodsd import drivers, outputs
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
-from whitegoodsd.drivers.base import Driver, PlugError, Reading
+from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
 from whitegoodsd.status import ApplianceStatus, CycleRecord
 
 EventListener = Callable[[str, Event], None]
@@ -98,6 +98,7 @@ class Monitor:
         logger: logging.Logger | None = None,
         on_reload: Callable[[Config], None] | None = None,
         wallclock: Callable[[], float] = time.time,
+        in_flight: int | None = None,
     ) -> None:
         self.log = logger or logging.getLogger("whitegoodsd")
         self.config = config
@@ -109,7 +110,7 @@ class Monitor:
             for a in config.appliances
         ]
         self.outputs: list[outputs.Output] = outputs.build(config)
-        self._limit = asyncio.Semaphore(max_in_flight())
+        self._limit = asyncio.Semaphore(in_flight or max_in_flight())
         self._stopping = False
         self._reload_requested = False
         self._wake: asyncio.Event | None = None
@@ -211,6 +212,10 @@ class Monitor:
                 return await appliance.driver.read()
             except PlugError as exc:
                 return exc
+            except Exception as exc:  # noqa: BLE001 - a driver's bug must not stop the loop
+                failure = PlugError(describe(exc, appliance.driver.timeout))
+                failure.__cause__ = exc
+                return failure
 
     async def poll_pass(self) -> PassResult:
         """Poll every appliance once and act on the results."""
