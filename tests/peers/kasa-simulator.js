@@ -8,15 +8,29 @@
 const readline = require('readline');
 const { Device } = require('tplink-smarthome-simulator');
 
+// The simulator binds UDP on a free port, then TCP on the same number, which
+// another socket may hold: try again on a fresh port (a bounded number of times).
+async function startDevice(model) {
+  for (let attempt = 1; ; attempt += 1) {
+    const device = new Device({
+      model,
+      port: 0,
+      address: '127.0.0.1',
+      data: { alias: `Test ${model}`, mac: '50:c7:bf:00:00:01', deviceId: '8006TESTDEVICE0000000000000000000000000' },
+    });
+    try {
+      await device.start();
+      return device;
+    } catch (err) {
+      await device.stop();
+      if (!(err && err.code === 'EADDRINUSE') || attempt >= 20) throw err;
+    }
+  }
+}
+
 async function main() {
   const model = process.argv[2] || 'hs110';
-  const device = new Device({
-    model,
-    port: 0,
-    address: '127.0.0.1',
-    data: { alias: `Test ${model}`, mac: '50:c7:bf:00:00:01', deviceId: '8006TESTDEVICE0000000000000000000000000' },
-  });
-  await device.start();
+  const device = await startDevice(model);
   // Constructor data is overwritten for hs110v2: set the emeter afterwards.
   device.data.emeter.realtime = { power: 0.5, voltage: 230.1, current: 0.01, total: 1.5 };
   process.stdout.write(JSON.stringify({ port: device.port }) + '\n');
