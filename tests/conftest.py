@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(os.environ.get("WHITEGOODSD_PEERS", ROOT / ".peers"))
@@ -33,6 +34,11 @@ WAIT = 30.0
 
 def under_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+# Property tests: more examples under CI (HYPOTHESIS_PROFILE picks one by hand).
+settings.register_profile("ci", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if under_ci() else "default"))
 
 
 def need(ok: bool, reason: str) -> None:

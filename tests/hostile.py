@@ -1,0 +1,321 @@
+"""Kasa plugs that misbehave: one TCP server per misbehaviour, on 127.0.0.1.
+
+Each :class:`HostilePlug` answers every connection the way its :class:`Mode`
+says: never, with garbage, with a lie about the length, too slowly, with an
+error, with an absurd reading, or (the last modes) with a valid reply in one
+of the odd shapes real firmware uses, which must be read correctly.  The
+servers run on the caller's event loop (``await plug.start()``) or, for a
+daemon in another process, on a thread of their own (:class:`PlugThread`).
+
+Everything is bounded: a server never sends more than ``MAX_SENT`` bytes on a
+connection, and stops when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import random
+import socket
+import struct
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from whitegoodsd.emulator import SettablePower
+from whitegoodsd.protocols import kasa
+
+MAX_SENT = 1024 * 1024  # per connection, for the modes that flood
+_CHUNK = 4096
+T = TypeVar("T")
+
+
+class Mode(enum.Enum):
+    """How a hostile plug answers."""
+
+    HEALTHY = "healthy"  # a correct v2 reply in one write
+    SILENT = "silent"  # accepts, reads, never answers
+    CLOSE = "close"  # closes the moment it accepts
+    RANDOM = "random"  # random bytes (seeded), until the client gives up
+    HUGE = "huge"  # a length header claiming 2 GiB, then bytes
+    FLOOD = "flood"  # a zero length header, then bytes without end
+    TRICKLE = "trickle"  # a valid reply a byte at a time, ``trickle`` s apart
+    BROKEN_JSON = "broken-json"  # a well-framed body that is not JSON
+    ERR_CODE = "err-code"  # {"emeter":{"err_code":-1,"err_msg":"module not support"}}
+    DEEP = "deep"  # a well-framed body of 60,000 "[": JSON nested past any recursion limit
+    OVERFLOW = "overflow"  # a v1 reply claiming 1e308 W, which is infinite in mW
+    MEGAWATTS = "megawatts"  # a v1 reply claiming 40 MW
+    ZERO_LENGTH = "zero-length"  # old firmware: length 0, the body, then close
+    SPLIT = "split"  # a valid reply over several TCP segments
+
+
+# The modes whose replies are valid and must be read correctly.
+READABLE = (Mode.HEALTHY, Mode.ZERO_LENGTH, Mode.SPLIT)
+
+FORTY_MW_V1 = {
+    "emeter": {
+        "get_realtime": {
+            "current": 173913.043478,
+            "voltage": 230.0,
+            "power": 40_000_000.0,
+            "total": 55.139,
+            "err_code": 0,
+        }
+    }
+}
+MODULE_NOT_SUPPORTED = {"emeter": {"err_code": -1, "err_msg": "module not support"}}
+BROKEN_JSON = b'{"emeter":{"get_realtime":{"power_mw":12,'
+
+
+def realtime_v2(power_mw: int, total_wh: float) -> dict[str, Any]:
+    """An ``emeter.get_realtime`` reply as hardware v2 sends it."""
+    return {
+        "emeter": {
+            "get_realtime": {
+                "voltage_mv": 230_000,
+                "current_ma": power_mw // 230,
+                "power_mw": power_mw,
+                "total_wh": int(total_wh),
+                "err_code": 0,
+            }
+        }
+    }
+
+
+class Gauge:
+    """Connections open at once, shared by as many plugs as are given it."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.most = 0
+
+    def enter(self) -> None:
+        self.open += 1
+        self.most = max(self.most, self.open)
+
+    def leave(self) -> None:
+        self.open -= 1
+
+
+class HostilePlug:
+    """One plug on 127.0.0.1 behaving as ``mode``.
+
+    ``power`` sets what the readable modes report; ``script``, when given,
+    overrides it per request (argument: the 1-based request number).
+    ``delay`` holds every reply that long (to make polls overlap);
+    ``trickle`` is the pause between bytes in TRICKLE mode; ``gauge``
+    counts open connections (pass one gauge to many plugs to count them all).
+    """
+
+    def __init__(
+        self,
+        mode: Mode,
+        *,
+        power: SettablePower | None = None,
+        script: Callable[[int], int] | None = None,
+        delay: float = 0.0,
+        trickle: float = 0.2,
+        seed: int = 8,
+        gauge: Gauge | None = None,
+    ) -> None:
+        self.mode = mode
+        self.power = power or SettablePower(0)
+        self.script = script
+        self.delay = delay
+        self.trickle = trickle
+        self.random = random.Random(seed)
+        self.port = 0
+        self.connections = 0  # accepted so far
+        self.requests = 0  # whole requests read so far
+        self.gauge = gauge or Gauge()
+        self.served: list[int] = []  # power_mw of every readable reply sent
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> HostilePlug:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=256)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in self._writers:
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    # -- one connection --------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        self.connections += 1
+        self.gauge.enter()
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if self.mode is Mode.CLOSE:
+                return
+            if not await self._read_request(reader):
+                return
+            self.requests += 1
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            await self._answer(reader, writer)
+        except (ConnectionError, OSError):
+            pass  # the client went away: that is its right
+        except asyncio.CancelledError:
+            pass  # shutting down; Python 3.11 would log a cancelled handler as an error
+        finally:
+            self.gauge.leave()
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> bool:
+        """Read one framed request; False if the client closed first."""
+        decoder = kasa.FrameDecoder()
+        while True:
+            data = await reader.read(_CHUNK)
+            if not data:
+                return False
+            if decoder.feed(data) is not None:
+                return True
+
+    def _reading(self) -> dict[str, Any]:
+        power_mw = self.script(self.requests) if self.script else self.power.power_mw()
+        self.served.append(power_mw)
+        return realtime_v2(power_mw, self.power.total_wh())
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        mode = self.mode
+        if mode is Mode.SILENT:
+            await _until_eof(reader)
+        elif mode is Mode.RANDOM:
+            await self._flood(reader, writer, b"")
+        elif mode is Mode.HUGE:
+            await self._flood(reader, writer, struct.pack(">I", 2**31))
+        elif mode is Mode.FLOOD:
+            await self._flood(reader, writer, struct.pack(">I", 0))
+        elif mode is Mode.TRICKLE:
+            for byte in kasa.frame(self._reading()):
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(self.trickle)
+        elif mode is Mode.BROKEN_JSON:
+            body = kasa.encrypt(BROKEN_JSON)
+            writer.write(struct.pack(">I", len(body)) + body)
+        elif mode is Mode.ERR_CODE:
+            writer.write(kasa.frame(MODULE_NOT_SUPPORTED))
+        elif mode is Mode.DEEP:
+            body = kasa.encrypt(b"[" * 60_000)
+            writer.write(struct.pack(">I", len(body)) + body)
+        elif mode is Mode.OVERFLOW:
+            writer.write(kasa.frame({"emeter": {"get_realtime": {"power": 1e308, "err_code": 0}}}))
+        elif mode is Mode.MEGAWATTS:
+            writer.write(kasa.frame(FORTY_MW_V1))
+        elif mode is Mode.ZERO_LENGTH:
+            writer.write(struct.pack(">I", 0) + kasa.encrypt(kasa.dumps(self._reading())))
+        elif mode is Mode.SPLIT:
+            framed = kasa.frame(self._reading())
+            for piece in (framed[:2], framed[2:9], framed[9:30], framed[30:]):
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.01)  # TCP_NODELAY: each piece is its own segment
+        else:
+            writer.write(kasa.frame(self._reading()))
+        await writer.drain()
+
+    async def _flood(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes
+    ) -> None:
+        """``head``, then bytes until the client closes or MAX_SENT is reached."""
+        writer.write(head)
+        sent = len(head)
+        gone = asyncio.ensure_future(_until_eof(reader))
+        try:
+            while sent < MAX_SENT and not gone.done():
+                chunk = self.random.randbytes(_CHUNK)
+                writer.write(chunk)
+                sent += len(chunk)
+                await writer.drain()
+        finally:
+            gone.cancel()
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(_CHUNK):
+        pass
+
+
+async def _cancel_all() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class PlugThread:
+    """Hostile plugs served from an event loop on a thread of their own.
+
+    For a daemon in another process: the test thread stays free to read
+    syslog while the plugs answer.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.plugs: list[HostilePlug] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def start(self, mode: Mode, **options: Any) -> HostilePlug:
+        plug = self.call(HostilePlug(mode, **options).start())
+        self.plugs.append(plug)
+        return plug
+
+    def close(self) -> None:
+        for plug in self.plugs:
+            self.call(plug.close())
+        self.call(_cancel_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+        self.loop.close()
+
+
+@contextmanager
+def plug_thread() -> Iterator[PlugThread]:
+    plugs = PlugThread()
+    try:
+        yield plugs
+    finally:
+        plugs.close()
+
+
+def main() -> None:
+    """``python tests/hostile.py MODE``: serve one hostile plug until interrupted."""
+    import sys
+
+    mode = Mode(sys.argv[1]) if len(sys.argv) > 1 else Mode.HEALTHY
+
+    async def serve() -> None:
+        plug = await HostilePlug(mode, power=SettablePower(1500)).start()
+        print(json.dumps({"mode": mode.value, "port": plug.port}), flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
