@@ -131,8 +131,7 @@ class InplugServer:
     # -- the plug ---------------------------------------------------------------
 
     def info(self) -> broadlink.DeviceInfo:
-        host = self.host if self.host != "0.0.0.0" else "127.0.0.1"
-        return broadlink.DeviceInfo(self.devtype, self.mac, self.name, self.locked, host)
+        return broadlink.DeviceInfo(self.devtype, self.mac, self.name, self.locked, self.host)
 
     def respond(self, data: bytes, *, broadcast: bool = False) -> list[bytes]:
         """The replies to one datagram (none for anything not understood)."""
