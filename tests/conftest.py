@@ -114,8 +114,8 @@ class SyslogListener:
             if predicate(message):
                 return message
 
-    def wait_text(self, text: str, timeout: float = WAIT) -> SyslogMessage:
-        return self.wait_for(lambda m: m.text == text, timeout)
+    def wait_text(self, text: str, timeout: float = WAIT, *, new: bool = False) -> SyslogMessage:
+        return self.wait_for(lambda m: m.text == text, timeout, new=new)
 
     def drain(self) -> list[SyslogMessage]:
         """Whatever has arrived so far, without waiting."""
