@@ -15,12 +15,13 @@ from types import ModuleType
 from typing import Any, cast
 
 import pytest
-from conftest import WAIT, LoopThread, need
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.protocols import broadlink
 from whitegoodsd.protocols.broadlink import Client, Command, Control, Header, Session
+
+from conftest import WAIT, LoopThread, need
 
 MAC = bytes.fromhex("34ea34a1b2c3")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KasaSimulator, LoopThread, write_ini
 
 from whitegoodsd import cli
 from whitegoodsd import config as configuration
@@ -21,6 +20,8 @@ from whitegoodsd.discover import FoundPlug, parse_kasa, render_text, section_nam
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.protocols import broadlink, kasa
+
+from conftest import KasaSimulator, LoopThread, write_ini
 
 HS110_SYSINFO: dict[str, Any] = {
     "alias": "Washing machine",

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_ini
 
 from whitegoodsd import config as configuration
 from whitegoodsd import drivers
@@ -22,6 +21,8 @@ from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, bind_udp, is_broadcast, start_inplug
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import broadlink
+
+from conftest import ROOT, write_ini
 
 Scenario = Callable[[InplugServer, SettablePower], Awaitable[None]]
 

@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, LoopThread, SyslogListener, write_ini
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.protocols import broadlink
+
+from conftest import Daemon, LoopThread, SyslogListener, write_ini
 
 LOCAL5 = 21
 INFO = 6
