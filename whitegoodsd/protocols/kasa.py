@@ -26,24 +26,38 @@ GET_SYSINFO: dict[str, Any] = {"system": {"get_sysinfo": {}}}
 _HEADER = struct.Struct(">I")
 
 
+# Both directions work on the whole message as one big integer rather than a
+# Python loop per byte: the daemon deciphers every reply, so this is its hot path.
+
+
 def encrypt(plain: bytes) -> bytes:
-    """Autokey XOR: c = k ^ p; k = c."""
-    key = INITIAL_KEY
-    out = bytearray(len(plain))
-    for i, byte in enumerate(plain):
-        key ^= byte
-        out[i] = key
-    return bytes(out)
+    """Autokey XOR: c = k ^ p; k = c.
+
+    So each cipher byte is 171 XOR every plain byte up to it: a prefix XOR,
+    computed in log2(n) shift-and-XOR steps.
+    """
+    size = len(plain)
+    if not size:
+        return b""
+    value = int.from_bytes(plain, "big") ^ (INITIAL_KEY << 8 * (size - 1))
+    shift = 8
+    while shift < 8 * size:
+        value ^= value >> shift
+        shift *= 2
+    return value.to_bytes(size, "big")
 
 
 def decrypt(cipher: bytes) -> bytes:
-    """Inverse of :func:`encrypt`: p = k ^ c; k = c."""
-    key = INITIAL_KEY
-    out = bytearray(len(cipher))
-    for i, byte in enumerate(cipher):
-        out[i] = key ^ byte
-        key = byte
-    return bytes(out)
+    """Inverse of :func:`encrypt`: p = k ^ c; k = c.
+
+    Each plain byte is its cipher byte XOR the cipher byte before it (171
+    for the first): the cipher XOR itself shifted by one byte.
+    """
+    size = len(cipher)
+    if not size:
+        return b""
+    value = int.from_bytes(cipher, "big")
+    return (value ^ (value >> 8) ^ (INITIAL_KEY << 8 * (size - 1))).to_bytes(size, "big")
 
 
 def dumps(message: object) -> bytes:
