@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, SyslogListener, write_ini
-from hostile import FORTY_MW_V1, HostilePlug, Mode, plug_thread
 
 from whitegoodsd import config as configuration
 from whitegoodsd.detector import EventKind
@@ -25,6 +23,9 @@ from whitegoodsd.drivers.kasa import KasaPlug
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import kasa
+
+from conftest import Daemon, SyslogListener, write_ini
+from hostile import FORTY_MW_V1, HostilePlug, Mode, plug_thread
 
 TIMEOUT = 0.5
 CHUNK = 4096  # what the driver reads at a time

@@ -16,14 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SyslogListener, write_ini
-from hostile import Gauge, HostilePlug, Mode, PlugThread, plug_thread
 
 from whitegoodsd import config as configuration
 from whitegoodsd import monitor as monitor_module
 from whitegoodsd.drivers.base import Driver, Reading
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor, max_in_flight
+
+from conftest import ROOT, SyslogListener, write_ini
+from hostile import Gauge, HostilePlug, Mode, PlugThread, plug_thread
 
 
 def ini(plugs: list[HostilePlug], timeout: float = 2.0, **extra: str) -> str:
