@@ -1,0 +1,240 @@
+"""``python -m benchmarks``: run every benchmark and print a table.
+
+Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
+client), the same with 10% of the plugs silent, and the daemon's footprint.
+Everything runs on 127.0.0.1; the plugs are served by another process.  The
+figures are printed next to the targets; nothing passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+from collections.abc import Sequence
+
+from benchmarks import footprint, passes
+from benchmarks.plugs import Farm, raise_nofile
+
+DEAD_SHARE = 0.10
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+async def pass_rows(sizes: list[int], repeat: int, poll_timeout: float) -> list[passes.PassFigures]:
+    figures = []
+    for size in sizes:
+        with Farm(size) as farm:
+            figures.append(await passes.whitegoodsd_passes(farm, poll_timeout, repeat))
+            figures.append(await passes.python_kasa_passes(farm, poll_timeout, repeat))
+            figures.append(await passes.sequential_passes(farm, poll_timeout, repeat))
+    return figures
+
+
+async def dead_rows(
+    sizes: list[int], poll_timeout: float, sequential_limit: float
+) -> list[passes.PassFigures]:
+    figures = []
+    for size in sizes:
+        dead = round(size * DEAD_SHARE)
+        with Farm(size, silent=dead) as farm:
+            figures.append(await passes.whitegoodsd_passes(farm, poll_timeout, 1, warm_up=False))
+            figures.append(await passes.python_kasa_passes(farm, poll_timeout, 1, warm_up=False))
+            if dead * poll_timeout <= sequential_limit:
+                figures.append(await passes.sequential_passes(farm, poll_timeout, 1, warm_up=False))
+    return figures
+
+
+def print_passes(figures: list[passes.PassFigures]) -> None:
+    rows = [
+        [
+            "client",
+            "plugs",
+            "wall / pass",
+            "CPU / poll",
+            "failed",
+            "wall ratio",
+            "CPU ratio",
+            "plugs' CPU / poll",
+        ]
+    ]
+    ours = {f.plugs: f for f in figures if f.client == "whitegoodsd"}
+    for f in figures:
+        base = ours[f.plugs]
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.failed:,}",
+                f"{f.wall / base.wall:.2f}x",
+                f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
+            ]
+        )
+    print(table(rows))
+
+
+def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
+    rows = [["client", "plugs", "silent", "wall / pass", "x timeout"]]
+    for f in figures:
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                f"{f.failed:,}",
+                f"{f.wall:,.2f} s",
+                f"{f.wall / poll_timeout:.2f}x",
+            ]
+        )
+    print(table(rows))
+
+
+def print_footprint(fp: footprint.Footprint) -> None:
+    samples = fp.rss_samples or (fp.rss_start,)
+    rows = [
+        ["measure", "value"],
+        ["plugs watched", f"{fp.plugs}"],
+        ["start to first poll", ms(fp.first_poll)],
+        ["RSS after the first pass", mib(fp.rss_start)],
+        [f"RSS after {fp.passes:,} passes", mib(fp.rss_end)],
+        ["RSS min..max, every 1,000 passes", f"{mib(min(samples))} .. {mib(max(samples))}"],
+        ["CPU per pass", us(fp.cpu_per_pass)],
+        [
+            "CPU between passes, idle",
+            f"{fp.idle_cpu_per_second * 1000:.3f} ms/s over {fp.idle_seconds:g} s",
+        ],
+        ["CPU per idle hour (default intervals)", ms(fp.cpu_per_idle_hour)],
+    ]
+    print(table(rows))
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_targets(
+    figures: list[passes.PassFigures],
+    dead: list[passes.PassFigures],
+    fp: footprint.Footprint | None,
+    poll_timeout: float,
+) -> None:
+    rows = [["target", "measured", ""]]
+    by = {(f.client, f.plugs): f for f in figures}
+    for size in sorted({f.plugs for f in figures}):
+        ours, theirs = by.get(("whitegoodsd", size)), by.get(("python-kasa", size))
+        if ours and theirs:
+            rows.append(
+                [
+                    f"CPU/poll <= python-kasa's ({size:,} plugs)",
+                    f"{us(ours.cpu_per_poll)} vs {us(theirs.cpu_per_poll)}",
+                    verdict(ours.cpu_per_poll <= theirs.cpu_per_poll),
+                ]
+            )
+    if ("whitegoodsd", 1000) in by:
+        wall = by["whitegoodsd", 1000].wall
+        rows.append(["1,000-plug pass < 250 ms", ms(wall), verdict(wall < 0.25)])
+    for f in dead:
+        if f.client == "whitegoodsd":
+            rows.append(
+                [
+                    f"10%-dead pass < 1.1 x timeout ({f.plugs:,} plugs)",
+                    f"{f.wall / poll_timeout:.2f} x {poll_timeout:g} s",
+                    verdict(f.wall < 1.1 * poll_timeout),
+                ]
+            )
+    if fp is not None:
+        growth = fp.rss_end - fp.rss_start
+        rows.append(
+            [
+                "RSS < 30 MiB",
+                mib(max(fp.rss_samples or (fp.rss_start,))),
+                verdict(max(fp.rss_samples or (fp.rss_start,)) < 30 * 2**20),
+            ]
+        )
+        rows.append(
+            [
+                f"RSS flat over {fp.passes:,} passes",
+                f"{growth / 1024:+,.0f} KiB",
+                verdict(growth < 1 * 2**20),
+            ]
+        )
+    print(table(rows))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--sizes", default="100,1000", help="plug counts for the pass benchmarks")
+    parser.add_argument("--repeat", type=int, default=5, help="passes measured per client and size")
+    parser.add_argument("--timeout", type=float, default=2.0, help="poll timeout, seconds")
+    parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
+    parser.add_argument(
+        "--only", choices=["passes", "dead", "footprint"], action="append", help="run only these"
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    only = set(args.only or ["passes", "dead", "footprint"])
+    soft = raise_nofile(4 * max(sizes) + 256)
+    print(
+        f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}, open-file limit {soft:,}; plugs served from another "
+        "process on 127.0.0.1"
+    )
+    figures: list[passes.PassFigures] = []
+    dead: list[passes.PassFigures] = []
+    fp = None
+    if "passes" in only:
+        print(
+            f"\nPoll pass: median of {args.repeat} passes after a warm-up; "
+            "CPU of the client process"
+        )
+        figures = asyncio.run(pass_rows(sizes, args.repeat, args.timeout))
+        print_passes(figures)
+    if "dead" in only:
+        print(
+            f"\nDead plugs: {DEAD_SHARE:.0%} of the plugs accept and never answer; "
+            f"timeout {args.timeout:g} s"
+        )
+        dead = asyncio.run(dead_rows(sizes, args.timeout, sequential_limit=30.0))
+        print_dead(dead, args.timeout)
+    if "footprint" in only:
+        print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
+        fp = footprint.run(args.passes)
+        print_footprint(fp)
+    print("\nTargets")
+    print_targets(figures, dead, fp, args.timeout)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

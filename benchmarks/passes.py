@@ -1,0 +1,176 @@
+"""Poll passes over a farm of plugs: whitegoodsd next to python-kasa and a sequential client.
+
+Three clients read the same ``emeter.get_realtime`` from the same plugs,
+served by a farm in another process (:mod:`benchmarks.plugs`):
+
+* whitegoodsd: one ``Monitor.poll_pass()``, a fresh connection per poll,
+  every plug at once up to ``max_in_flight()``;
+* python-kasa: ``IotPlug`` per plug, connected and ``update()``-d once
+  beforehand, then the Energy module's ``get_status()`` for every plug at
+  once over its kept-open connection (its normal use, default retries);
+* sequential: one plug after another, a fresh blocking connection each, as
+  the original daemon did.
+
+Each figure is the median over ``repeat`` passes after one warm-up pass:
+wall time, and this process's CPU time (user + system) per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import socket
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.plugs import Farm
+from whitegoodsd import config as configuration
+from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.monitor import Monitor
+from whitegoodsd.protocols import kasa
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class PassFigures:
+    """What a client's passes cost."""
+
+    client: str
+    plugs: int
+    wall: float  # seconds per pass, median
+    cpu_per_poll: float  # seconds of CPU per plug polled, median
+    failed: int  # polls that failed in the last pass
+    farm_cpu_per_poll: float | None = None  # the plugs' side, mean over the passes
+
+
+def ini_text(
+    ports: list[int],
+    poll_timeout: float,
+    interval: float = 60.0,
+    idle_interval: float | None = None,
+    syslog_address: str = "/dev/log",
+) -> str:
+    """A config watching one appliance per port; the farm's 61.753 W keeps them idle."""
+    names = [f"P{i}" for i in range(len(ports))]
+    sections = "".join(
+        f"[{name}]\nsmartplug = {HOST}:{port}\nthreshold_running_mw = 100000\nminsamples = 3\n"
+        for name, port in zip(names, ports, strict=True)
+    )
+    idle = interval if idle_interval is None else idle_interval
+    return (
+        f"[whitegoodsd]\nappliances = {', '.join(names)}\ntimeout = {poll_timeout:g}\n"
+        f"monitor_interval = {interval:g}\nmonitor_interval_nothing_running = {idle:g}\n"
+        f"syslog_address = {syslog_address}\n{sections}"
+    )
+
+
+async def measure(
+    name: str,
+    plugs: int,
+    repeat: int,
+    one_pass: Callable[[], Awaitable[int]],
+    warm_up: bool = True,
+    farm: Farm | None = None,
+) -> PassFigures:
+    """Run ``one_pass`` (answering how many polls failed) ``repeat`` times, after a warm-up."""
+    if warm_up:
+        await one_pass()  # imports, caches, first connections
+    walls, cpus = [], []
+    failed = 0
+    farm_cpu = farm.cpu() if farm else 0.0
+    for _ in range(repeat):
+        gc.collect()
+        wall, cpu = time.perf_counter(), time.process_time()
+        failed = await one_pass()
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    farm_per_poll = (farm.cpu() - farm_cpu) / (repeat * plugs) if farm else None
+    return PassFigures(
+        name,
+        plugs,
+        statistics.median(walls),
+        statistics.median(cpus) / plugs,
+        failed,
+        farm_per_poll,
+    )
+
+
+async def whitegoodsd_passes(
+    farm: Farm, poll_timeout: float, repeat: int, warm_up: bool = True
+) -> PassFigures:
+    ports = farm.ports
+    logger = logging.getLogger("whitegoodsd.benchmark")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    logger.setLevel(logging.INFO)  # what the daemon does without log_debug
+    config = configuration.parse(ini_text(ports, poll_timeout), "benchmark.ini")
+    monitor = Monitor(config, logger=logger)
+
+    async def one_pass() -> int:
+        return len((await monitor.poll_pass()).failed)
+
+    try:
+        return await measure("whitegoodsd", len(ports), repeat, one_pass, warm_up, farm)
+    finally:
+        await monitor.close()
+
+
+async def python_kasa_passes(
+    farm: Farm, poll_timeout: float, repeat: int, warm_up: bool = True
+) -> PassFigures:
+    from kasa import KasaException, Module
+    from kasa.deviceconfig import DeviceConfig
+    from kasa.iot import IotPlug
+
+    logging.getLogger("kasa").setLevel(logging.CRITICAL)
+    ports, silent = farm.ports, farm.silent
+    plugs = [
+        IotPlug(HOST, config=DeviceConfig(HOST, port_override=port, timeout=int(poll_timeout)))
+        for port in ports
+    ]
+    alive = [p for i, p in enumerate(plugs) if i not in silent]
+    dead = [p for i, p in enumerate(plugs) if i in silent]
+    await asyncio.gather(*(p.update() for p in alive))
+    realtime: dict[str, Any] = {"emeter": {"get_realtime": {}}}
+
+    async def one_pass() -> int:
+        polls: list[Awaitable[object]] = [p.modules[Module.Energy].get_status() for p in alive]
+        # A plug that never answered has no modules: the same query, the same retries.
+        polls += [p.protocol.query(realtime) for p in dead]
+        results = await asyncio.gather(*polls, return_exceptions=True)
+        return sum(isinstance(r, KasaException | TimeoutError) for r in results)
+
+    try:
+        return await measure("python-kasa", len(ports), repeat, one_pass, warm_up, farm)
+    finally:
+        await asyncio.gather(*(p.disconnect() for p in plugs), return_exceptions=True)
+
+
+def read_sequentially(port: int, poll_timeout: float) -> bool:
+    """One poll on a fresh blocking connection; whether it gave a reading."""
+    try:
+        with socket.create_connection((HOST, port), timeout=poll_timeout) as sock:
+            sock.sendall(kasa.frame(kasa.GET_REALTIME))
+            decoder = kasa.FrameDecoder()
+            while True:
+                data = sock.recv(4096)
+                body = decoder.feed(data) if data else decoder.feed_eof()
+                if body is not None:
+                    kasa.parse_realtime(kasa.loads(body))
+                    return True
+    except (OSError, ProtocolError):
+        return False
+
+
+async def sequential_passes(
+    farm: Farm, poll_timeout: float, repeat: int, warm_up: bool = True
+) -> PassFigures:
+    async def one_pass() -> int:
+        return sum(not read_sequentially(port, poll_timeout) for port in farm.ports)
+
+    return await measure("sequential", len(farm.ports), repeat, one_pass, warm_up, farm)
