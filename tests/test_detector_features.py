@@ -334,10 +334,26 @@ def test_reconfigured_keeps_the_open_cycle() -> None:
     assert feed(changed, every(60, 0, 0), clock) == [(120, F)]  # two lows now, 60 s of them
 
 
-def test_a_stopped_detector_has_no_open_cycle() -> None:
+def test_a_stopped_detector_tracks_the_high_run_that_may_start_a_cycle() -> None:
+    clock = FakeClock(0.0)
     detector = Detector(Settings(4000, 3, 4000, 3))
-    feed(detector, every(60, 5000, 5000))
-    assert detector.cycle is None  # the high run may still start one, but none is open
+    feed(detector, every(60, 5000, 5000), clock)
+    assert detector.state is State.STOPPED
+    assert detector.cycle is not None and detector.cycle.started == 60
+    feed(detector, every(60, 0), clock)
+    assert detector.cycle is None
+
+
+def test_a_restored_high_run_goes_on_if_the_next_sample_is_high() -> None:
+    """A restart in the start debounce: the counts start afresh, the cycle's start stays."""
+    clock = FakeClock(0.0)
+    first = Detector(Settings(4000, 2, 4000, 1))
+    feed(first, every(60, 5000), clock)
+    second = Detector(first.settings, State.STOPPED, first.cycle)
+    assert feed(second, every(60, 5000, 5000, 0), clock) == [(120, R), (180, F)]
+    third = Detector(first.settings, State.STOPPED, first.cycle)
+    feed(third, every(60, 0, 5000), clock)
+    assert third.cycle is not None and third.cycle.started == clock.now
 
 
 def test_a_wall_clock_set_back_adds_no_time() -> None:

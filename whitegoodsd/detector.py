@@ -68,9 +68,12 @@ them, before it finishes.
 
 The cycle's statistics begin with the first sample of the high run that
 started it, and go on through every sample until FINISHED, which carries
-them as a ``CycleRecord``.  The open cycle can be handed back to a new
-detector (``Detector(settings, State.RUNNING, cycle)``), which is how a cycle
-survives a reload or a restart.
+them as a ``CycleRecord``.  ``Detector.cycle`` (the open cycle, or while
+Stopped the high run that may start one) can be handed to a new detector,
+``Detector(settings, state, cycle)``, which is how a cycle survives a reload
+or a restart: the runs start afresh, as above, but the figures go on, so a
+cycle's start stays its first high sample, and its end the first sample of
+its last low run, across a restart.
 """
 
 from __future__ import annotations
@@ -169,12 +172,13 @@ class Detector:
         self._low_for = 0.0
         self._last_at: float | None = None  # previous sample, None after a miss
         self._cycle = cycle if resumed else None  # the open cycle, while Running
-        self._pending: OpenCycle | None = None  # a high run that may start one
+        self._pending = None if resumed else cycle  # a high run that may start one
 
     @property
     def cycle(self) -> OpenCycle | None:
-        """The open cycle's statistics so far (None while Stopped)."""
-        return self._cycle
+        """The statistics so far: of the open cycle while Running, and while
+        Stopped of the high run that may start one (None if there is none)."""
+        return self._cycle if self.state is State.RUNNING else self._pending
 
     def reconfigured(self, settings: Settings) -> Detector:
         """The detector to use after a reload: this one if nothing changed.
@@ -186,7 +190,7 @@ class Detector:
         """
         if settings == self.settings:
             return self
-        return Detector(settings, self.state, self._cycle)
+        return Detector(settings, self.state, self.cycle)
 
     def is_high(self, power_mw: int) -> bool:
         """Whether a reading counts towards starting a cycle."""
@@ -246,7 +250,7 @@ class Detector:
                 self._cycle = self._cycle.add(power, at, total, low=low)
         elif not high:
             self._pending = None
-        elif self._pending is None or self._high_run == 1:
+        elif self._pending is None:
             self._pending = OpenCycle.begin(power, at, total)
         else:
             self._pending = self._pending.add(power, at, total, low=low)

@@ -321,8 +321,9 @@ class Monitor:
                 continue
             appliance.cycles = saved.cycles
             appliance.last_cycle = saved.last_cycle
+            was = State.RUNNING if saved.running else State.STOPPED
+            appliance.detector = Detector(appliance.config.settings, was, saved.cycle)
             if saved.running:
-                appliance.detector = Detector(appliance.config.settings, State.RUNNING, saved.cycle)
                 self.log.info("Resuming %s: running, as the state file says.", appliance.name)
 
     def _save_state(self) -> None:

@@ -2,7 +2,8 @@
 
 With ``state_file`` set, the monitor saves here after every pass that changed
 anything: each appliance's running/stopped state, the statistics of its open
-cycle, its cycle count and its last cycle.  A daemon restarted in the middle
+cycle (or of the high run that may start one), its cycle count and its last
+cycle.  A daemon restarted in the middle
 of a cycle reads it back, does not log RUNNING again, and logs FINISHED with
 the whole cycle's statistics.
 
@@ -37,7 +38,7 @@ class ApplianceState:
 
     plug: str  # HOST:PORT; a saved cycle belongs to this plug
     running: bool
-    cycle: OpenCycle | None  # the open cycle, when running
+    cycle: OpenCycle | None  # the open cycle; when stopped, a high run that may start one
     cycles: int  # FINISHED events counted so far
     last_cycle: CycleRecord | None
 
@@ -151,7 +152,7 @@ def _appliance(entry: Any) -> ApplianceState:
         raise _Malformed("'cycles' is not a count")
     if not isinstance(plug, str):
         raise _Malformed("'plug' is not a string")
-    cycle = _open_cycle(obj.get("cycle")) if running else None
+    cycle = _open_cycle(obj.get("cycle"))
     return ApplianceState(plug, running, cycle, cycles, _cycle_record(obj.get("last_cycle")))
 
 
