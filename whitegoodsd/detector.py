@@ -30,16 +30,16 @@ original.
 
 What each input does:
 
-=====================  =========  ========  ======================  ==========
-input                  high run   low run   time of the runs        cycle
-=====================  =========  ========  ======================  ==========
-high sample            +1         0         high += since previous  add / begin
-low sample             0          +1        low += since previous   add
-sample in between      0          0         both 0                  add
-(a dead band)
-missed poll            kept       kept      next step adds nothing  kept
-implausible sample     kept       kept      next step adds nothing  kept
-=====================  =========  ========  ======================  ==========
+===================  ========  =======  ======================  ====================
+input                high run  low run  time of the runs        cycle figures
+===================  ========  =======  ======================  ====================
+high sample          +1        0        high += since previous  add (begin if none)
+low sample           0         +1       low += since previous   add; Stopped: forget
+sample in between    0         0        both 0                  add; Stopped: forget
+(the dead band)
+missed poll          kept      kept     next step adds nothing  kept
+implausible sample   kept      kept     next step adds nothing  kept
+===================  ========  =======  ======================  ====================
 
 "Since previous" is the time from the previous sample, and only when no poll
 was missed between the two: a plug that went silent for an hour has not been
