@@ -26,7 +26,9 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 # name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "discover": ("whitegoodsd.discover", "find plugs on the network and print INI sections"),
+}
 
 DESCRIPTION = """\
 Watch power-metering smart plugs and log to syslog when the appliance behind
