@@ -297,13 +297,11 @@ class Monitor:
             return None
         if event.kind is EventKind.RUNNING:
             self.log.info("%s is RUNNING.", appliance.name)
-        elif event.cycle is None:
-            appliance.cycles += 1
-            self.log.info("%s is FINISHED.", appliance.name)
         else:
             appliance.cycles += 1
-            appliance.last_cycle = event.cycle
-            self.log.info("%s is FINISHED. %s", appliance.name, cycle.summary(event.cycle))
+            appliance.last_cycle = event.cycle or appliance.last_cycle
+            figures = f" {cycle.summary(event.cycle)}" if event.cycle else ""
+            self.log.info("%s is FINISHED.%s", appliance.name, figures)
         for listener in self.listeners:
             listener(appliance.name, event)
         return event
