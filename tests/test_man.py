@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import importlib
 import importlib.util
 import os
@@ -177,9 +178,12 @@ def test_man_renders_it_without_warnings(page: os.PathLike[str]) -> None:
 
 
 def test_the_pages_are_installed_with_the_package() -> None:
-    from setuptools.config.setupcfg import read_configuration
-
-    data_files = dict(read_configuration(ROOT / "setup.cfg")["options"]["data_files"])
+    setup = configparser.ConfigParser(interpolation=None)
+    setup.read(ROOT / "setup.cfg")
+    data_files = {
+        target: [p.strip() for p in re.split(r"[,\n]", listed) if p.strip()]
+        for target, listed in setup["options.data_files"].items()
+    }
     assert data_files["share/man/man8"] == ["man/whitegoodsd.8"]
     assert data_files["share/man/man5"] == ["man/whitegoodsd.ini.5"]
     for files in data_files.values():
