@@ -355,3 +355,15 @@ def test_foreground_writes_a_pidfile_only_when_asked(
     assert held.stop() == 0
     assert not pidfile.exists()
     assert not ini_pidfile.exists()
+
+
+def test_python_daemon_and_lockfile_load_only_for_daemon_mode() -> None:
+    probe = (
+        "import sys\n"
+        "import whitegoodsd.cli, whitegoodsd.daemon, whitegoodsd.monitor\n"
+        "print(sorted({'daemon', 'lockfile'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=ENV, capture_output=True, text=True, timeout=WAIT
+    )
+    assert result.stdout == "[]\n", result.stderr
