@@ -7,6 +7,7 @@ rsyslog rules with them; the demo, the tests and the benchmarks run on them.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -44,3 +45,20 @@ class SettablePower:
         now = self._clock()
         self._total_wh += self._power_mw / 1000 * (now - self._since) / 3600
         self._since = now
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to the hard limit; return it.
+
+    Each emulated plug holds two sockets (TCP and UDP) plus one per open
+    connection: a thousand plugs need more than the usual soft limit of 1,024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
