@@ -25,7 +25,9 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 # name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "emulate": ("whitegoodsd.emulator.command", "serve emulated plugs that replay a power profile"),
+}
 
 DESCRIPTION = """\
 Watch power-metering smart plugs and log to syslog when the appliance behind

@@ -4,7 +4,8 @@ A profile is a step function of time: rows of ``seconds,watts`` meaning
 "from this second of the cycle on, the appliance draws this many watts",
 until the next row.  The last row marks the end of the cycle; in a one-shot
 replay its power holds for ever after (an appliance at rest), in a looping
-replay the cycle starts over at that moment.
+replay the cycle starts over at that moment.  Before second 0 the appliance
+rests too, at the last row's power.
 
 Profiles come from a CSV file (``seconds,watts`` per line; a header line,
 blank lines and ``#`` comments are allowed) or are built in:
@@ -34,6 +35,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from whitegoodsd.detector import Settings
 
 
 class ProfileError(Exception):
@@ -81,20 +84,22 @@ class Profile:
         return max(0, bisect.bisect_right(self.seconds, at) - 1)
 
     def watts_at(self, at: float) -> float:
-        """Power ``at`` seconds into the cycle (the last row's after the end)."""
+        """Power ``at`` seconds into the cycle (at rest, the last row's, outside it)."""
+        if at < 0:
+            return self.watts[-1]
         return self.watts[self._index(at)]
 
     def energy_wh(self, at: float) -> float:
-        """Energy used from the start of the cycle to ``at`` seconds in."""
+        """Energy used from the start of the cycle to ``at`` seconds in (negative before)."""
         if at <= 0:
-            return 0.0
+            return self.watts[-1] * at / 3600
         i = self._index(at)
         return self._energy[i] + self.watts[i] * (at - self.seconds[i]) / 3600
 
     def to_csv(self) -> str:
         """The profile as a CSV file that :func:`load_csv` reads back."""
         rows = [f"# {self.name}: {describe(self)}", "seconds,watts"]
-        rows += [f"{s:g},{w:g}" for s, w in zip(self.seconds, self.watts, strict=True)]
+        rows += [f"{s:.10g},{w:.10g}" for s, w in zip(self.seconds, self.watts, strict=True)]
         return "\n".join(rows) + "\n"
 
 
@@ -183,7 +188,7 @@ class _Shape:
         else:
             self.seconds.append(self.now)
             self.watts.append(round(watts, 1))
-        self.now += seconds
+        self.now = round(self.now + seconds, 1)
 
     def level(self, seconds: float, low: float, high: float, step: float = 10) -> None:
         """A steady phase whose power wanders between ``low`` and ``high``."""
@@ -210,10 +215,10 @@ class _Shape:
         """A drum turning one way, resting, turning back: ``base`` is added throughout."""
         end = self.now + seconds
         while self.now < end - 1e-9:
-            turn = min(self.rng.uniform(10, 20), end - self.now)
+            turn = min(round(self.rng.uniform(10, 20), 1), end - self.now)
             self._row(turn, base + self.rng.uniform(low, high))
             if self.now < end - 1e-9:
-                pause = min(self.rng.uniform(2, 4), end - self.now)
+                pause = min(round(self.rng.uniform(2, 4), 1), end - self.now)
                 self._row(pause, base + self.rng.uniform(*rest))
 
     def end(self, watts: float) -> Profile:
@@ -261,8 +266,8 @@ def _dryer() -> Profile:
     # Anti-crease: short tumbling bursts for an hour after the end.
     anti_crease_end = s.now + 60 * 60
     while s.now < anti_crease_end:
-        s.level(s.rng.uniform(250, 320), 0.9, 1.3, step=60)
-        s.level(s.rng.uniform(15, 25), 180, 250, step=30)
+        s.level(s.rng.randint(250, 320), 0.9, 1.3, step=60)
+        s.level(s.rng.randint(15, 25), 180, 250, step=30)
     s.level(10 * 60, 0.4, 0.6, step=60)
     return s.end(0.5)
 
@@ -297,6 +302,16 @@ BUILTIN: dict[str, Callable[[], Profile]] = {
     "dishwasher": _dishwasher,
 }
 
+# Detection settings that see each built-in profile as one cycle, polled every
+# 60 s while active (900 s when idle), as whitegoodsd.ini.example ships them.
+# The washer's finish count outlasts its soak pauses, the dishwasher's its
+# long pauses; the dryer's anti-crease bursts are too short for two samples.
+SETTINGS: dict[str, Settings] = {
+    "washer": Settings(4000, 3, 4000, 12),
+    "dryer": Settings.original(10000, 2),
+    "dishwasher": Settings(4000, 3, 4000, 30),
+}
+
 _cache: dict[str, Profile] = {}
 
 
@@ -327,7 +342,8 @@ class Replay:
     ``speed`` compresses time (600 plays ten hours in a minute).  One-shot by
     default: after the last row its power holds.  With ``loop`` the cycle
     starts over.  ``offset`` starts the replay that many seconds into the
-    profile.  Energy counts from the start of the replay plus ``total_wh``.
+    profile; a negative one rests that long before the cycle starts.  Energy
+    counts from the start of the replay plus ``total_wh``.
     """
 
     def __init__(
@@ -360,9 +376,9 @@ class Replay:
         return self.offset + (self._clock() - self._started) * self.speed
 
     def position(self) -> float:
-        """Seconds into the current cycle."""
+        """Seconds into the current cycle (negative before it starts)."""
         at = self.elapsed()
-        if self.loop:
+        if self.loop and at > 0:
             return at % self.profile.duration
         return at
 
@@ -379,7 +395,7 @@ class Replay:
 
     def _used_wh(self, at: float) -> float:
         profile = self.profile
-        if not self.loop:
+        if not self.loop or at <= 0:
             return profile.energy_wh(at)
         cycles, into = divmod(at, profile.duration)
         return cycles * profile.cycle_wh + profile.energy_wh(into)
