@@ -57,7 +57,9 @@ def stretches(profile: Profile, threshold_w: float, *, high: bool) -> list[tuple
 def main_end(profile: Profile, threshold_w: float) -> float:
     """When the cycle proper ends: the last stretch above the threshold lasting a minute."""
     runs = stretches(profile, threshold_w, high=True)
-    return max(end for start, end in runs if end - start >= 60)
+    end = max(end for start, end in runs if end - start >= 60)
+    assert profile.programme_end(threshold_w) == end
+    return end
 
 
 # -- CSV ----------------------------------------------------------------------------
@@ -95,6 +97,14 @@ def test_csv_with_header_comments_and_blank_lines(tmp_path: Path) -> None:
 def test_bad_csv_names_file_and_line(text: str, message: str) -> None:
     with pytest.raises(ProfileError, match=message):
         parse_csv(text.splitlines(), "f.csv")
+
+
+def test_programme_end_skips_short_bursts() -> None:
+    profile = parse_csv(["0,2000", "600,1", "700,200", "720,1", "960,0.5"])
+    assert profile.programme_end(10) == 600
+    assert profile.programme_end(10, at_least=20) == 720
+    assert profile.programme_end(5000) == 0
+    assert parse_csv(["0,1", "60,500", "200,500"]).programme_end(10) == 200
 
 
 def test_builtin_round_trips_through_csv(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ EXIT_CONFIG = 2
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "emulate": ("whitegoodsd.emulator.command", "serve emulated plugs that replay a power profile"),
+    "demo": ("whitegoodsd.demo", "watch emulated appliances run a cycle each (no hardware needed)"),
 }
 
 DESCRIPTION = """\

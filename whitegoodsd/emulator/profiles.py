@@ -96,6 +96,24 @@ class Profile:
         i = self._index(at)
         return self._energy[i] + self.watts[i] * (at - self.seconds[i]) / 3600
 
+    def programme_end(self, threshold_w: float, at_least: float = 60) -> float:
+        """When the cycle proper ends: the end of its last stretch at or above
+        ``threshold_w`` that lasts ``at_least`` seconds.  Later short bursts,
+        such as a dryer's anti-crease tumbling, do not count."""
+        end = 0.0
+        start: float | None = None
+        for i in range(len(self.watts) - 1):  # the last row is the appliance at rest
+            high = self.watts[i] >= threshold_w
+            if high and start is None:
+                start = self.seconds[i]
+            elif not high and start is not None:
+                if self.seconds[i] - start >= at_least:
+                    end = self.seconds[i]
+                start = None
+        if start is not None and self.duration - start >= at_least:
+            end = self.duration
+        return end
+
     def to_csv(self) -> str:
         """The profile as a CSV file that :func:`load_csv` reads back."""
         rows = [f"# {self.name}: {describe(self)}", "seconds,watts"]
