@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import re
 import socket
 import struct
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 from conftest import need
+from hypothesis import given
+from hypothesis import strategies as st
 
 from whitegoodsd.drivers.base import PlugError, Reading
 from whitegoodsd.drivers.kasa import KasaPlug, exchange
@@ -107,6 +110,27 @@ def test_several_modules_in_one_request_and_unknown_ones() -> None:
     assert reply["cnCloud"] == {"err_code": -1, "err_msg": "module not support"}
     with pytest.raises(PlugError, match="module not support"):
         kasa.parse_realtime({"emeter": reply["cnCloud"]})
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+MODULES = st.sampled_from(["system", "emeter", "time", "context", "schedule"]) | st.text(max_size=8)
+METHODS = st.sampled_from(
+    ["get_sysinfo", "set_relay_state", "set_dev_alias", "set_led_off", "get_realtime",
+     "get_daystat", "get_monthstat", "get_time", "get_timezone"]
+) | st.text(max_size=8)  # fmt: skip
+
+
+@given(st.dictionaries(MODULES, st.dictionaries(METHODS, JSON, max_size=4) | JSON, max_size=5))
+def test_any_request_gets_a_json_reply(request: dict[str, Any]) -> None:
+    reply = KasaDevice(SettablePower(5000)).handle(request)
+    assert set(reply) == set(request) - {"context"}
+    json.dumps(reply, allow_nan=False)
 
 
 def test_relay_off_reads_zero_and_stops_the_energy_counter() -> None:

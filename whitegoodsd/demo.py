@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -32,7 +32,7 @@ import whitegoodsd
 from whitegoodsd.emulator.profiles import SETTINGS, Replay, builtin
 from whitegoodsd.emulator.serve import PlugServer, Watched, families, ini_text, seconds
 
-DEFAULT_SPEED = 600.0  # ten hours a minute: all three cycles in about 20 s
+DEFAULT_SPEED = 600.0  # ten hours a minute: all three cycles in about 15 s
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STOP_TIMEOUT = 10.0
 
@@ -51,8 +51,6 @@ class Appliance:
     server: PlugServer | None = None
     running_at: float | None = None  # appliance time, seconds into the cycle
     finished_at: float | None = None
-    finished_line: str = ""
-    events: list[str] = field(default_factory=list)
 
 
 def appliances() -> list[Appliance]:
@@ -208,7 +206,6 @@ class Demo:
                 appliance.running_at = self.appliance_time()
             elif text.startswith(f"{appliance.name} is FINISHED."):
                 appliance.finished_at = self.appliance_time()
-                appliance.finished_line = text
         if all(a.finished_at is not None for a in self.appliances):
             self._all_finished.set()
 

@@ -97,7 +97,7 @@ class KasaDevice:
             },
             "time": {
                 "get_time": lambda _: self._time(),
-                "get_timezone": lambda _: {"index": 39, "err_code": 0},  # UTC
+                "get_timezone": lambda _: {"index": 38, "err_code": 0},  # UTC in the zone table
             },
         }
 
