@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, WAIT
 
 from whitegoodsd import cli
 from whitegoodsd import config as configuration
 from whitegoodsd.drivers.kasa import KasaPlug
 from whitegoodsd.emulator.command import listen_address
 from whitegoodsd.emulator.profiles import builtin, parse_csv
+
+from conftest import ROOT, WAIT
 
 
 @pytest.mark.parametrize(

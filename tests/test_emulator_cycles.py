@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Daemon, SyslogListener
 
 from whitegoodsd.emulator.profiles import BUILTIN, builtin
+
+from conftest import ROOT, Daemon, SyslogListener
 
 SPEED = 1200.0
 START_IN = 1.0  # wall seconds each emulated appliance rests before its cycle starts
@@ -111,11 +112,12 @@ def test_each_profile_through_the_daemon_is_one_cycle(
     daemon: Callable[..., Daemon],
 ) -> None:
     sections = {"washer": "WASHER", "dryer": "DRYER", "dishwasher": "DISHWASHER"}
+    drivers = {"washer": "kasa-v2", "dryer": "kasa-v1", "dishwasher": "inplug"}  # as the example
     assert set(sections) == set(BUILTIN)
     emulators = {
         sections[name]: emulate(
             "--profile", name, "--speed", f"{SPEED:g}", "--start-in", f"{START_IN:g}",
-            "--listen", "127.0.0.1:0", "--driver", "kasa-v1" if name == "dryer" else "kasa-v2",
+            "--listen", "127.0.0.1:0", "--driver", drivers[name],
         )
         for name in BUILTIN
     }  # fmt: skip

@@ -17,7 +17,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import need
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +25,8 @@ from whitegoodsd.drivers.kasa import KasaPlug, exchange
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.kasa import KasaDevice, KasaServer, start_kasa
 from whitegoodsd.protocols import kasa
+
+from conftest import need
 
 SHAPES = ["v1", "v2"]
 

@@ -13,7 +13,6 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from whitegoodsd import config as configuration
 from whitegoodsd.detector import Detector, EventKind, Sample, Settings, State
@@ -28,6 +27,8 @@ from whitegoodsd.emulator.profiles import (
     parse_csv,
     resolve,
 )
+
+from conftest import ROOT
 
 EXAMPLE = ROOT / "whitegoodsd.ini.example"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -26,6 +27,7 @@ EXIT_CONFIG = 2
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "discover": ("whitegoodsd.discover", "find plugs on the network and print INI sections"),
     "emulate": ("whitegoodsd.emulator.command", "serve emulated plugs that replay a power profile"),
     "demo": ("whitegoodsd.demo", "watch emulated appliances run a cycle each (no hardware needed)"),
 }
@@ -190,6 +192,16 @@ def run_foreground(config: Config, verbose: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Output piped into something that stopped reading (``| head``).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = getattr(args, "command_module", None)

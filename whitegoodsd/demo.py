@@ -268,8 +268,8 @@ class Demo:
         self.say(f"whitegoodsd demo: three emulated appliances, played {self.speed:g}x.")
         for appliance, plug in zip(self.appliances, watched, strict=True):
             self.say(
-                f"  {appliance.name:<10}  {appliance.profile} profile, "
-                f"{appliance.family} plug on {plug.plug}"
+                f"  {appliance.name:<10}  {appliance.profile:<10}  on an emulated "
+                f"{appliance.family} plug at {plug.plug}"
             )
         self.say(
             f"The daemon polls them every {seconds(60 / self.speed)} s (a minute of "

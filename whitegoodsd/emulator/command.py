@@ -231,8 +231,15 @@ async def serve(
 def _announce(
     args: argparse.Namespace, family: Family, profile: Profile, watched: list[Watched]
 ) -> None:
-    mode = "looping" if args.loop else "once"
-    log.info("%s: %s, played %sx, %s", profile.name, describe(profile), f"{args.speed:g}", mode)
+    if profile.duration == 0:
+        log.info("a constant %s W", f"{profile.watts[0]:,g}")
+    else:
+        mode = "looping" if args.loop else "once"
+        start = f", starting in {args.start_in:g} s" if args.start_in > 0 else ""
+        speed = f"{args.speed:g}"
+        log.info(
+            "%s profile: %s; played %sx, %s%s", profile.name, describe(profile), speed, mode, start
+        )
     for plug in watched[:10]:
         log.info("%s on %s (%s: %s)", plug.name, plug.plug, family.name, family.description)
     if len(watched) > 10:

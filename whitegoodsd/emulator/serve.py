@@ -58,7 +58,11 @@ async def _inplug(
     host: str, port: int, source: PowerSource, alias: str, index: int, verbose: bool
 ) -> PlugServer:
     module: Any = importlib.import_module("whitegoodsd.emulator.inplug")
-    server: PlugServer = await module.start_inplug(host, port, source)
+    mac = bytes.fromhex("34ea34") + (0x100000 + index).to_bytes(4, "big")[1:]
+    # Real INPLUGs send every reply twice; the driver must cope, so the emulator does too.
+    server: PlugServer = await module.start_inplug(
+        host, port, source, duplicate=True, mac=mac, name=alias[:60]
+    )
     return server
 
 
