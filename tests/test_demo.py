@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -51,6 +52,10 @@ def test_demo_runs_every_appliance_through_one_cycle(tmp_path: Path) -> None:
         assert sum(f"]: {name} is FINISHED." in line for line in lines) == 1, output
         assert re.search(rf"^  {name} +\d:\d\d:\d\d +\d:\d\d:\d\d ", output, re.M), output
     assert "Summary: every appliance FINISHED" in output
+    if importlib.util.find_spec("whitegoodsd.outputs.textfile") is not None:
+        for name in APPLIANCES:
+            metric = rf'^  whitegoodsd_appliance_cycles_total{{appliance="{name}".*}} 1\.0$'
+            assert re.search(metric, output, re.M), output
     (pid,) = daemon_pids(output)
     assert pid != process.pid
     assert_gone(pid)

@@ -3,6 +3,16 @@
 Each emulated plug speaks its family's protocol through the same codec the
 driver uses, and asks a :class:`PowerSource` what to report.  Users test their
 rsyslog rules with them; the demo, the tests and the benchmarks run on them.
+
+``kasa`` and ``inplug`` are the plugs (``start_kasa``, ``start_inplug``),
+``profiles`` the power profiles and their :class:`~.profiles.Replay`,
+``serve`` starts plugs by family name, ``command`` is ``whitegoodsd emulate``.
+In-process use, as the tests and benchmarks do::
+
+    raise_open_file_limit()
+    server = await start_kasa("127.0.0.1", 0, Replay(builtin("washer"), speed=600))
+    ...  # poll 127.0.0.1:server.port
+    await server.close()
 """
 
 from __future__ import annotations
