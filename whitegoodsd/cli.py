@@ -28,6 +28,8 @@ EXIT_CONFIG = 2
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("whitegoodsd.discover", "find plugs on the network and print INI sections"),
+    "emulate": ("whitegoodsd.emulator.command", "serve emulated plugs that replay a power profile"),
+    "demo": ("whitegoodsd.demo", "watch emulated appliances run a cycle each (no hardware needed)"),
 }
 
 DESCRIPTION = """\
