@@ -214,15 +214,21 @@ class KasaSimulator:
             (NODE_MODULES / "tplink-smarthome-simulator").is_dir(),
             f"tplink-smarthome-simulator not installed in {NODE_MODULES} (run ./run test)",
         )
-        self.process = subprocess.Popen(
-            [node, str(ROOT / "tests" / "peers" / "kasa-simulator.js"), model],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        # The simulator binds UDP on a free port, then TCP on the same number,
+        # which a connection in TIME_WAIT may hold (EADDRINUSE): start afresh.
+        for _ in range(5):
+            self.process = subprocess.Popen(
+                [node, str(ROOT / "tests" / "peers" / "kasa-simulator.js"), model],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+                text=True,
+            )
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline()
+            if line:
+                break
+            self.close()
         assert line, "the simulator exited before listening"
         self.port: int = json.loads(line)["port"]
 
