@@ -7,6 +7,7 @@ a missing peer fails the test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,13 +15,16 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(os.environ.get("WHITEGOODSD_PEERS", ROOT / ".peers"))
@@ -110,8 +114,8 @@ class SyslogListener:
             if predicate(message):
                 return message
 
-    def wait_text(self, text: str, timeout: float = WAIT) -> SyslogMessage:
-        return self.wait_for(lambda m: m.text == text, timeout)
+    def wait_text(self, text: str, timeout: float = WAIT, *, new: bool = False) -> SyslogMessage:
+        return self.wait_for(lambda m: m.text == text, timeout, new=new)
 
     def drain(self) -> list[SyslogMessage]:
         """Whatever has arrived so far, without waiting."""
@@ -214,8 +218,8 @@ class KasaSimulator:
             (NODE_MODULES / "tplink-smarthome-simulator").is_dir(),
             f"tplink-smarthome-simulator not installed in {NODE_MODULES} (run ./run test)",
         )
-        # The simulator binds UDP on a free port, then TCP on the same number,
-        # which a connection in TIME_WAIT may hold (EADDRINUSE): start afresh.
+        # The simulator binds UDP port 0, then TCP on the same number, which
+        # another program may hold: then it exits, and a new try gets a new port.
         for _ in range(5):
             self.process = subprocess.Popen(
                 [node, str(ROOT / "tests" / "peers" / "kasa-simulator.js"), model],
@@ -263,3 +267,39 @@ def kasa_simulator() -> Iterator[Callable[[str], KasaSimulator]]:
     yield start
     for sim in started:
         sim.close()
+
+
+# -- an event loop in a thread, for in-process servers a blocking test drives --
+
+
+class LoopThread:
+    """An asyncio loop running in a background thread (e.g. for emulated plugs)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = WAIT) -> T:
+        """Run ``coro`` on the loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, function: Callable[[], T], timeout: float = WAIT) -> T:
+        """Call ``function`` on the loop's thread and return its result."""
+
+        async def call() -> T:
+            return function()
+
+        return self.run(call(), timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()

@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Daemon, KasaSimulator, SyslogListener, write_ini
 
 from whitegoodsd import config as configuration
 from whitegoodsd.detector import EventKind
 from whitegoodsd.drivers.kasa import KasaPlug
 from whitegoodsd.monitor import Monitor
+
+from conftest import Daemon, KasaSimulator, SyslogListener, write_ini
 
 LOCAL5 = 21
 INFO, WARNING = 6, 4

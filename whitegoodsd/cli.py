@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -25,7 +26,9 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 # name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "discover": ("whitegoodsd.discover", "find plugs on the network and print INI sections"),
+}
 
 DESCRIPTION = """\
 Watch power-metering smart plugs and log to syslog when the appliance behind
@@ -168,7 +171,8 @@ def format_reading(name: str, address: str, result: object) -> str:
     return f"{name}\terror: {address}: {type(result).__name__}: {result}"
 
 
-def run_foreground(config: Config, verbose: bool) -> int:
+def run_foreground(config: Config, verbose: bool, *, stderr: bool = True) -> int:
+    """Run the monitor in this process until stopped (daemon mode: after the fork)."""
     from whitegoodsd.monitor import Monitor
     from whitegoodsd.outputs import syslog
 
@@ -177,7 +181,7 @@ def run_foreground(config: Config, verbose: bool) -> int:
             new.syslog_address,
             new.syslog_facility,
             debug=new.log_debug or verbose,
-            stderr=True,
+            stderr=stderr,
         )
 
     configure_logging(config)
@@ -187,6 +191,16 @@ def run_foreground(config: Config, verbose: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Output piped into something that stopped reading (``| head``).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = getattr(args, "command_module", None)
@@ -201,9 +215,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.once:
         return once(config)
     if not args.foreground:
-        print("whitegoodsd: daemon mode is not available yet; run with -f", file=sys.stderr)
-        return EXIT_CONFIG
+        from whitegoodsd import daemon
+
+        return daemon.start(
+            config,
+            args.pidfile,
+            lambda: run_foreground(config, args.verbose, stderr=False),
+            verbose=args.verbose,
+        )
     try:
-        return run_foreground(config, args.verbose)
+        if args.pidfile is None:
+            return run_foreground(config, args.verbose)
+        from whitegoodsd import daemon
+
+        with daemon.foreground_pidfile(args.pidfile) as held:
+            return run_foreground(config, args.verbose) if held else EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK

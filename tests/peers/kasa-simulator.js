@@ -10,13 +10,24 @@ const { Device } = require('tplink-smarthome-simulator');
 
 async function main() {
   const model = process.argv[2] || 'hs110';
-  const device = new Device({
-    model,
-    port: 0,
-    address: '127.0.0.1',
-    data: { alias: `Test ${model}`, mac: '50:c7:bf:00:00:01', deviceId: '8006TESTDEVICE0000000000000000000000000' },
-  });
-  await device.start();
+  // The simulator binds UDP on a free port, then TCP on the same number,
+  // which may be taken (an ephemeral port of some TCP connection): try again.
+  let device;
+  for (let attempt = 1; ; attempt++) {
+    device = new Device({
+      model,
+      port: 0,
+      address: '127.0.0.1',
+      data: { alias: `Test ${model}`, mac: '50:c7:bf:00:00:01', deviceId: '8006TESTDEVICE0000000000000000000000000' },
+    });
+    try {
+      await device.start();
+      break;
+    } catch (err) {
+      await device.stop();
+      if (!(err && err.code === 'EADDRINUSE') || attempt >= 20) throw err;
+    }
+  }
   // Constructor data is overwritten for hs110v2: set the emeter afterwards.
   device.data.emeter.realtime = { power: 0.5, voltage: 230.1, current: 0.01, total: 1.5 };
   process.stdout.write(JSON.stringify({ port: device.port }) + '\n');

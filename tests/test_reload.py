@@ -1,0 +1,54 @@
+"""SIGHUP in the foreground: a changed threshold takes effect, a broken file is refused."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import Daemon, KasaSimulator, SyslogListener, write_ini
+
+
+def test_sighup_reloads_and_survives_a_broken_file(
+    tmp_path: Path,
+    syslog: SyslogListener,
+    kasa_simulator: Callable[[str], KasaSimulator],
+    daemon: Callable[..., Daemon],
+) -> None:
+    plug = kasa_simulator("hs110v2")
+    plug.set(power=3.0)  # 3,000 mW: below 4,000, above 2,000
+
+    def ini(threshold: str) -> Path:
+        return write_ini(
+            tmp_path / "whitegoodsd.ini",
+            f"""
+            [whitegoodsd]
+            appliances = WASHER
+            monitor_interval = 0.1
+            monitor_interval_nothing_running = 0.1
+            syslog_address = {syslog.path}
+            log_debug = 1
+            [WASHER]
+            smartplug = 127.0.0.1:{plug.port}
+            threshold_running_mw = {threshold}
+            minsamples = 2
+            """,
+        )
+
+    path = ini("4000")
+    process = daemon("-f", "-c", str(path))
+    syslog.wait_text("WASHER current usage is 3,000 mW; threshold is 4,000 mW")
+
+    ini("not a number")
+    process.process.send_signal(signal.SIGHUP)
+    syslog.wait_for(lambda m: m.text.startswith("Reload of ") and "failed" in m.text)
+    assert any("threshold_running_mw: expected a whole number" in t for t in syslog.texts())
+    # Still polling with the old threshold.
+    syslog.wait_text("WASHER current usage is 3,000 mW; threshold is 4,000 mW", new=True)
+
+    ini("2000")
+    process.process.send_signal(signal.SIGHUP)
+    syslog.wait_for(lambda m: m.text.startswith("Reloaded "))
+    syslog.wait_text("WASHER is RUNNING.")
+    assert process.process.poll() is None
+    assert process.stop() == 0
