@@ -13,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, need_program
 from prometheus_client.parser import text_string_to_metric_families
 
 from whitegoodsd import __version__, outputs
@@ -21,6 +20,8 @@ from whitegoodsd import config as configuration
 from whitegoodsd.drivers.base import Reading
 from whitegoodsd.outputs.textfile import TextfileOutput, render, write_atomically
 from whitegoodsd.status import ApplianceStatus, CycleRecord
+
+from conftest import ROOT, need_program
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

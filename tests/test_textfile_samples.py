@@ -8,12 +8,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, need_program
 from prometheus_client.parser import text_string_to_metric_families
 
 from whitegoodsd.drivers.base import Reading
 from whitegoodsd.outputs.textfile import render
 from whitegoodsd.status import ApplianceStatus, CycleRecord
+
+from conftest import ROOT, need_program
 
 SAMPLE = ROOT / "sample" / "prometheus"
 RULES = SAMPLE / "alerts.yml"
