@@ -28,6 +28,8 @@ EXIT_CONFIG = 2
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("whitegoodsd.discover", "find plugs on the network and print INI sections"),
+    "emulate": ("whitegoodsd.emulator.command", "serve emulated plugs that replay a power profile"),
+    "demo": ("whitegoodsd.demo", "watch emulated appliances run a cycle each (no hardware needed)"),
 }
 
 DESCRIPTION = """\
@@ -178,7 +180,8 @@ def format_reading(name: str, address: str, result: object) -> str:
     return f"{name}\terror: {address}: {type(result).__name__}: {result}"
 
 
-def run_foreground(config: Config, verbose: bool) -> int:
+def run_foreground(config: Config, verbose: bool, *, stderr: bool = True) -> int:
+    """Run the monitor in this process until stopped (daemon mode: after the fork)."""
     from whitegoodsd.monitor import Monitor
     from whitegoodsd.outputs import syslog
 
@@ -187,7 +190,7 @@ def run_foreground(config: Config, verbose: bool) -> int:
             new.syslog_address,
             new.syslog_facility,
             debug=new.log_debug or verbose,
-            stderr=True,
+            stderr=stderr,
         )
 
     configure_logging(config)
@@ -221,9 +224,20 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.once:
         return once(config)
     if not args.foreground:
-        print("whitegoodsd: daemon mode is not available yet; run with -f", file=sys.stderr)
-        return EXIT_CONFIG
+        from whitegoodsd import daemon
+
+        return daemon.start(
+            config,
+            args.pidfile,
+            lambda: run_foreground(config, args.verbose, stderr=False),
+            verbose=args.verbose,
+        )
     try:
-        return run_foreground(config, args.verbose)
+        if args.pidfile is None:
+            return run_foreground(config, args.verbose)
+        from whitegoodsd import daemon
+
+        with daemon.foreground_pidfile(args.pidfile) as held:
+            return run_foreground(config, args.verbose) if held else EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK

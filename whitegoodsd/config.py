@@ -22,6 +22,9 @@ from whitegoodsd.detector import Settings
 DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
 
+# A little above what a 16 A mains plug carries (16 A x 230 V = 3,680 W).
+DEFAULT_MAX_PLAUSIBLE_MW = 4_000_000
+
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5,
     "lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
@@ -50,6 +53,9 @@ class ApplianceConfig:
     minsamples: int
     threshold_finished_mw: int
     minsamples_finished: int
+    start_delay: float = 0.0
+    finish_delay: float = 0.0
+    max_plausible_mw: int | None = DEFAULT_MAX_PLAUSIBLE_MW  # None: no spike filter
 
     @property
     def settings(self) -> Settings:
@@ -58,6 +64,9 @@ class ApplianceConfig:
             self.minsamples,
             self.threshold_finished_mw,
             self.minsamples_finished,
+            self.start_delay,
+            self.finish_delay,
+            self.max_plausible_mw,
         )
 
     @property
@@ -110,6 +119,16 @@ def _seconds(text: str) -> float:
         raise ValueError(f"expected a number of seconds, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _delay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"must be 0 or more seconds, got {text!r}")
     return value
 
 
@@ -217,6 +236,9 @@ APPLIANCE_KEYS: Mapping[str, Key] = {
     "minsamples": Key(_count, required=True),
     "threshold_finished_mw": Key(_milliwatts),  # default: threshold_running_mw
     "minsamples_finished": Key(_count),  # default: minsamples
+    "start_delay": Key(_delay, default=0.0),
+    "finish_delay": Key(_delay, default=0.0),
+    "max_plausible_mw": Key(_milliwatts),  # default: DEFAULT_MAX_PLAUSIBLE_MW
 }
 
 
@@ -294,6 +316,8 @@ def parse(text: str, path: str) -> Config:
         appliance = _appliance(reader, name, section)
         if appliance is not None:
             appliances.append(appliance)
+    if "appliances" in main.entries:
+        reader.warnings.extend(_name_clashes(path, main.entries["appliances"], list(seen.values())))
     for upper, section in doc.sections.items():
         if upper != MAIN_SECTION.upper() and upper not in seen:
             reader.warnings.append(
@@ -310,6 +334,27 @@ def parse(text: str, path: str) -> Config:
         warnings=tuple(sorted(reader.warnings, key=lambda p: p.line)),
         **{k: v for k, v in settings.items() if k != "appliances"},
     )
+
+
+def _name_clashes(path: str, entry: ini.Entry, names: list[str]) -> list[ini.Problem]:
+    """A warning for each name that ends with another (TUMBLEDRYER and DRYER).
+
+    ``NAME is FINISHED.`` for the longer name contains the shorter one's line,
+    so an rsyslog ``contains`` rule for the shorter fires for both.
+    """
+    warnings = []
+    for long in names:
+        for short in names:
+            if len(long) > len(short) and long.upper().endswith(short.upper()):
+                warnings.append(
+                    ini.Problem(
+                        path, entry.line, MAIN_SECTION, entry.key,
+                        f"{long!r} ends with {short!r}: an rsyslog 'contains' rule for "
+                        f"\"{short} is FINISHED\" also fires for {long}; "
+                        "use the anchored rule in sample/",
+                    )
+                )  # fmt: skip
+    return warnings
 
 
 def _appliance(reader: _Reader, name: str, section: ini.Section) -> ApplianceConfig | None:
@@ -329,6 +374,18 @@ def _appliance(reader: _Reader, name: str, section: ini.Section) -> ApplianceCon
         return None
     if values["minsamples_finished"] is None:
         values["minsamples_finished"] = values["minsamples"]
+    if values["max_plausible_mw"] is None:
+        # A file that worked before (a threshold above the default limit) keeps working.
+        if values["threshold_running_mw"] < DEFAULT_MAX_PLAUSIBLE_MW:
+            values["max_plausible_mw"] = DEFAULT_MAX_PLAUSIBLE_MW
+    elif values["max_plausible_mw"] <= values["threshold_running_mw"]:
+        entry = section.entries["max_plausible_mw"]
+        reader._error(
+            entry.line, section.name, entry.key,
+            f"{values['max_plausible_mw']:,} mW is not above "
+            f"threshold_running_mw ({values['threshold_running_mw']:,} mW)",
+        )  # fmt: skip
+        return None
     return ApplianceConfig(name=name, host=host, port=port, **values)
 
 
@@ -378,8 +435,13 @@ def summary(config: Config) -> str:
             hysteresis = (
                 f", FINISHED after {a.minsamples_finished} below {a.threshold_finished_mw:,} mW"
             )
+        delays = "".join(
+            f", {what} {seconds:g} s" for what, seconds in
+            (("start_delay", a.start_delay), ("finish_delay", a.finish_delay)) if seconds
+        )  # fmt: skip
         lines.append(
             f"  {a.name}: {a.driver} plug at {host}:{port}, RUNNING after "
             f"{a.minsamples} sample(s) at or above {a.threshold_running_mw:,} mW{hysteresis}"
+            f"{delays}"
         )
     return "\n".join(lines)

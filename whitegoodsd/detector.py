@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 Everything that decides whether an appliance is RUNNING or FINISHED lives in
-this file.  It reads no clock, does no I/O and logs nothing: the monitor hands
-it samples (a power reading and the time it was taken) and it answers with the
-events they cause.
+this file (the figures a cycle carries are added up in ``cycle.py``).  It
+reads no clock, does no I/O and logs nothing: the monitor hands it samples (a
+power reading, the time it was taken, the plug's energy counter) and polls
+that gave none, and it answers with the events they cause.
 
 The original daemon kept, per appliance, a ring of the last ``minsamples``
 results of ``power_mw >= threshold_running_mw``, initially all false, and a
@@ -19,19 +20,70 @@ A ring with mixed entries keeps the state: that is the hysteresis.  The ring
 is never reset.  A failed poll records nothing, so failures neither break nor
 extend a streak.
 
-This port generalises the ring to two windows over the same sample history:
-start when the last ``minsamples`` samples were all ``>= threshold_running_mw``,
-finish when the last ``minsamples_finished`` were all ``< threshold_finished_mw``.
-With the defaults (finished values equal to running values) the two windows
-are the original ring exactly.  History slots not yet filled count as the
-original's initial "false" entries: not high, and low.
+This port keeps two runs instead of a ring: how many samples in a row were
+*high* (``>= threshold_running_mw``) and how many were *low*
+(``< threshold_finished_mw``), and for how long each run has lasted.  "The
+last N entries are all true" is "the high run is at least N long", so with
+the defaults (finished values equal to the running ones, no delays) this is
+the original ring exactly; a property test checks it against a model of the
+original.
+
+What each input does:
+
+===================  ========  =======  ======================  ====================
+input                high run  low run  time of the runs        cycle figures
+===================  ========  =======  ======================  ====================
+high sample          +1        0        high += since previous  add (begin if none)
+low sample           0         +1       low += since previous   add; Stopped: forget
+sample in between    0         0        both 0                  add; Stopped: forget
+(the dead band)
+missed poll          kept      kept     next step adds nothing  kept
+implausible sample   kept      kept     next step adds nothing  kept
+===================  ========  =======  ======================  ====================
+
+"Since previous" is the time from the previous sample, and only when no poll
+was missed between the two: a plug that went silent for an hour has not been
+seen below the threshold for that hour, so an outage can neither finish a
+cycle nor bring its end closer; when the plug answers again the runs go on
+from where they were.  An implausible sample (above ``max_plausible_mw``, the
+one-off spikes HS110s are known for) counts as a missed poll.
+
+Transitions, checked after every sample (``_TRANSITIONS``):
+
+=======  ==========================================  =======  ========
+state    when                                        becomes  event
+=======  ==========================================  =======  ========
+Stopped  high run >= minsamples and has lasted       Running  RUNNING
+         >= start_delay seconds
+Running  low run >= minsamples_finished and has      Stopped  FINISHED
+         lasted >= finish_delay seconds
+=======  ==========================================  =======  ========
+
+A run "lasts" from its first sample to its latest, so a delay of 0 asks
+nothing beyond the count.  A new detector starts as the original's ring did,
+as if after ``window`` low samples.  A detector resumed in the Running state
+(reload, restart) starts as if after ``window`` high samples: it needs
+``minsamples_finished`` fresh low samples, and ``finish_delay`` seconds of
+them, before it finishes.
+
+The cycle's statistics begin with the first sample of the high run that
+started it, and go on through every sample until FINISHED, which carries
+them as a ``CycleRecord``.  ``Detector.cycle`` (the open cycle, or while
+Stopped the high run that may start one) can be handed to a new detector,
+``Detector(settings, state, cycle)``, which is how a cycle survives a reload
+or a restart: the runs start afresh, as above, but the figures go on, so a
+cycle's start stays its first high sample, and its end the first sample of
+its last low run, across a restart.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass
+from typing import Final
+
+from whitegoodsd.cycle import OpenCycle
+from whitegoodsd.status import CycleRecord
 
 
 class State(enum.Enum):
@@ -50,12 +102,19 @@ class EventKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Settings:
-    """The detection parameters of one appliance, validated by the config."""
+    """The detection parameters of one appliance, validated by the config.
+
+    The defaults of the later fields are the original daemon's behaviour: no
+    delays, no spike filter.
+    """
 
     threshold_running_mw: int
     minsamples: int
     threshold_finished_mw: int
     minsamples_finished: int
+    start_delay: float = 0.0  # seconds the high run must last
+    finish_delay: float = 0.0  # seconds the low run must last
+    max_plausible_mw: int | None = None  # readings above it are spikes; None: no filter
 
     @classmethod
     def original(cls, threshold_running_mw: int, minsamples: int) -> Settings:
@@ -64,7 +123,7 @@ class Settings:
 
     @property
     def window(self) -> int:
-        """How many samples the detector must remember."""
+        """How long a run the detector ever needs to see."""
         return max(self.minsamples, self.minsamples_finished)
 
 
@@ -74,72 +133,124 @@ class Sample:
 
     power_mw: int
     at: float  # seconds, from whatever clock the caller uses
+    total_wh: float | None = None  # the plug's energy counter, if it has one
 
 
 @dataclass(frozen=True)
 class Event:
-    """A state change, with the sample that caused it."""
+    """A state change, with the time of the sample that caused it."""
 
     kind: EventKind
     at: float
+    cycle: CycleRecord | None = None  # FINISHED: what the cycle took
 
 
-@dataclass(frozen=True)
-class _Slot:
-    high: bool  # at or above the running threshold
-    low: bool  # below the finished threshold
-
-
-_EMPTY = _Slot(high=False, low=True)  # the original's initial "false" entry
-_BUSY = _Slot(high=True, low=False)  # what a detector resumed while running starts with
+# state -> (the state it becomes, the event it logs); when is in _due().
+_TRANSITIONS: Final = {
+    State.STOPPED: (State.RUNNING, EventKind.RUNNING),
+    State.RUNNING: (State.STOPPED, EventKind.FINISHED),
+}
 
 
 class Detector:
     """The state machine of one appliance."""
 
-    def __init__(self, settings: Settings, state: State = State.STOPPED) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        state: State = State.STOPPED,
+        cycle: OpenCycle | None = None,
+    ) -> None:
         self.settings = settings
         self.state = state
-        # A detector resumed in the Running state (after a reload or restart)
-        # must see minsamples_finished low samples before it finishes.
-        pad = _BUSY if state is State.RUNNING else _EMPTY
-        self._history: deque[_Slot] = deque([pad] * settings.window, maxlen=settings.window)
+        resumed = state is State.RUNNING
+        # Runs as the original's ring would have them: all low at start, all
+        # high for a detector resumed while running.
+        self._high_run = settings.window if resumed else 0
+        self._low_run = 0 if resumed else settings.window
+        self._high_for = 0.0  # seconds the current high run has lasted
+        self._low_for = 0.0
+        self._last_at: float | None = None  # previous sample, None after a miss
+        self._cycle = cycle if resumed else None  # the open cycle, while Running
+        self._pending = None if resumed else cycle  # a high run that may start one
+
+    @property
+    def cycle(self) -> OpenCycle | None:
+        """The statistics so far: of the open cycle while Running, and while
+        Stopped of the high run that may start one (None if there is none)."""
+        return self._cycle if self.state is State.RUNNING else self._pending
 
     def reconfigured(self, settings: Settings) -> Detector:
         """The detector to use after a reload: this one if nothing changed.
 
-        When the thresholds or counts change, the remembered results no longer
-        mean the same thing, so the successor starts afresh but keeps the
-        state: a running appliance stays running until minsamples_finished
-        low samples under the new settings.
+        When the thresholds, counts or delays change, the runs seen so far no
+        longer mean the same thing, so the successor starts afresh but keeps
+        the state and the open cycle: a running appliance stays running until
+        minsamples_finished low samples under the new settings.
         """
         if settings == self.settings:
             return self
-        return Detector(settings, self.state)
+        return Detector(settings, self.state, self.cycle)
 
     def is_high(self, power_mw: int) -> bool:
         """Whether a reading counts towards starting a cycle."""
         return power_mw >= self.settings.threshold_running_mw
 
-    def sample(self, sample: Sample) -> Event | None:
-        """Record a successful reading; return the event it causes, if any."""
-        s = self.settings
-        self._history.append(
-            _Slot(
-                high=sample.power_mw >= s.threshold_running_mw,
-                low=sample.power_mw < s.threshold_finished_mw,
-            )
-        )
-        if self.state is State.STOPPED and self._last_all(s.minsamples, high=True):
-            self.state = State.RUNNING
-            return Event(EventKind.RUNNING, sample.at)
-        if self.state is State.RUNNING and self._last_all(s.minsamples_finished, high=False):
-            self.state = State.STOPPED
-            return Event(EventKind.FINISHED, sample.at)
-        return None
+    def is_plausible(self, power_mw: int) -> bool:
+        """Whether a reading is believable (not above ``max_plausible_mw``)."""
+        limit = self.settings.max_plausible_mw
+        return limit is None or power_mw <= limit
 
-    def _last_all(self, count: int, *, high: bool) -> bool:
-        recent = list(self._history)[-count:]
-        if high:
-            return all(slot.high for slot in recent)
-        return all(slot.low for slot in recent)
+    def missed(self) -> None:
+        """Record a poll that gave no sample: nothing changes but the timing."""
+        self._last_at = None
+
+    def sample(self, sample: Sample) -> Event | None:
+        """Record a reading; return the event it causes, if any.
+
+        An implausible reading is recorded as a missed poll.
+        """
+        if not self.is_plausible(sample.power_mw):
+            self.missed()
+            return None
+        s = self.settings
+        high = sample.power_mw >= s.threshold_running_mw
+        low = sample.power_mw < s.threshold_finished_mw
+        step = 0.0 if self._last_at is None else max(0.0, sample.at - self._last_at)
+        self._last_at = sample.at
+        self._high_for = self._high_for + step if high and self._high_run else 0.0
+        self._low_for = self._low_for + step if low and self._low_run else 0.0
+        self._high_run = self._high_run + 1 if high else 0
+        self._low_run = self._low_run + 1 if low else 0
+        self._count(sample, high=high, low=low)
+        if not self._due():
+            return None
+        self.state, kind = _TRANSITIONS[self.state]
+        if kind is EventKind.RUNNING:
+            self._cycle, self._pending = self._pending, None
+            return Event(kind, sample.at)
+        record = self._cycle.close() if self._cycle is not None else None
+        self._cycle = None
+        return Event(kind, sample.at, record)
+
+    def _due(self) -> bool:
+        """Whether the latest sample completes the current state's transition."""
+        s = self.settings
+        if self.state is State.STOPPED:
+            return self._high_run >= s.minsamples and self._high_for >= s.start_delay
+        return self._low_run >= s.minsamples_finished and self._low_for >= s.finish_delay
+
+    def _count(self, sample: Sample, *, high: bool, low: bool) -> None:
+        """Add the sample to the open cycle, or to the high run that may start one."""
+        power, at, total = sample.power_mw, sample.at, sample.total_wh
+        if self.state is State.RUNNING:
+            if self._cycle is None:  # resumed without statistics: count from here
+                self._cycle = OpenCycle.begin(power, at, total)
+            else:
+                self._cycle = self._cycle.add(power, at, total, low=low)
+        elif not high:
+            self._pending = None
+        elif self._pending is None:
+            self._pending = OpenCycle.begin(power, at, total)
+        else:
+            self._pending = self._pending.add(power, at, total, low=low)

@@ -11,6 +11,11 @@ once.
 
 Signals: SIGTERM and SIGINT stop the loop (an unfinished pass is cancelled);
 SIGHUP reloads the INI file, keeping each remaining appliance's state.
+
+With ``state_file`` set, each appliance's state and open cycle are read from
+it at start and written back after every pass that changed them, so a
+restart in the middle of a cycle neither repeats RUNNING nor loses the
+cycle's statistics.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import drivers, outputs
+from whitegoodsd import cycle, drivers, outputs, state
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
 from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
@@ -109,6 +114,10 @@ class Monitor:
             Appliance(a, make_driver(a, config.timeout), Detector(a.settings))
             for a in config.appliances
         ]
+        self._saved_state: str | None = None  # the state file's text as last written
+        self._state_failing = False
+        if config.state_file:
+            self._restore(config.state_file)
         self.outputs: list[outputs.Output] = outputs.build(config)
         self._limit = asyncio.Semaphore(in_flight or max_in_flight())
         self._stopping = False
@@ -234,17 +243,19 @@ class Monitor:
                 result.active = True
                 continue
             event = self._sampled(appliance, outcome, now)
-            if appliance.detector.is_high(outcome.power_mw):
+            if appliance.reading is not None and appliance.detector.is_high(outcome.power_mw):
                 result.active = True
             if event is not None:
                 result.events.append((appliance.name, event))
         if any(a.detector.state is State.RUNNING for a in self.appliances):
             result.active = True
         self.passes += 1
+        self._save_state()
         self._publish()
         return result
 
     def _failed(self, appliance: Appliance, error: PlugError) -> None:
+        appliance.detector.missed()
         appliance.reading = None
         appliance.error = str(error)
         appliance.failures += 1
@@ -274,17 +285,80 @@ class Monitor:
             f"{reading.power_mw:,}",
             f"{appliance.config.threshold_running_mw:,}",
         )
-        event = appliance.detector.sample(Sample(reading.power_mw, now))
+        if not appliance.detector.is_plausible(reading.power_mw):
+            # A one-off spike (HS110s report tens of MW now and then): no sample.
+            appliance.detector.missed()
+            appliance.reading = None
+            appliance.error = f"implausible reading of {reading.power_mw:,} mW discarded"
+            self.log.warning(
+                "Discarded a reading of %s mW from %s: above max_plausible_mw (%s mW).",
+                f"{reading.power_mw:,}",
+                appliance.name,
+                f"{appliance.config.max_plausible_mw:,}",
+            )
+            return None
+        event = appliance.detector.sample(Sample(reading.power_mw, now, reading.total_wh))
         if event is None:
             return None
         if event.kind is EventKind.RUNNING:
             self.log.info("%s is RUNNING.", appliance.name)
         else:
             appliance.cycles += 1
-            self.log.info("%s is FINISHED.", appliance.name)
+            appliance.last_cycle = event.cycle or appliance.last_cycle
+            figures = f" {cycle.summary(event.cycle)}" if event.cycle else ""
+            self.log.info("%s is FINISHED.%s", appliance.name, figures)
         for listener in self.listeners:
             listener(appliance.name, event)
         return event
+
+    # -- the state file -------------------------------------------------------
+
+    def _restore(self, path: str) -> None:
+        """Take each appliance's state and open cycle from the state file."""
+        loaded = state.load(path, {a.name.upper(): a.driver.address for a in self.appliances})
+        for warning in loaded.warnings:
+            self.log.warning("%s", warning)
+        for appliance in self.appliances:
+            saved = loaded.appliances.get(appliance.name.upper())
+            if saved is None:
+                continue
+            appliance.cycles = saved.cycles
+            appliance.last_cycle = saved.last_cycle
+            was = State.RUNNING if saved.running else State.STOPPED
+            appliance.detector = Detector(appliance.config.settings, was, saved.cycle)
+            if saved.running:
+                self.log.info("Resuming %s: running, as the state file says.", appliance.name)
+
+    def _save_state(self) -> None:
+        """Write the state file if anything in it changed; never raises."""
+        path = self.config.state_file
+        if not path:
+            return
+        text = state.dumps(
+            {
+                a.name: state.ApplianceState(
+                    plug=a.driver.address,
+                    running=a.detector.state is State.RUNNING,
+                    cycle=a.detector.cycle,
+                    cycles=a.cycles,
+                    last_cycle=a.last_cycle,
+                )
+                for a in self.appliances
+            }
+        )
+        if text == self._saved_state:
+            return
+        try:
+            state.save(path, text)
+        except OSError as exc:
+            if not self._state_failing:
+                self.log.error("Cannot write the state file %s: %s", path, exc.strerror or exc)
+            self._state_failing = True
+            return
+        if self._state_failing:
+            self.log.info("State file %s written again.", path)
+        self._state_failing = False
+        self._saved_state = text
 
     def statuses(self) -> list[ApplianceStatus]:
         return [a.status() for a in self.appliances]
@@ -336,6 +410,8 @@ class Monitor:
         self.appliances = appliances
         for output in self.outputs:
             output.close()
+        if new.state_file != self.config.state_file:
+            self._saved_state = None
         self.config = new
         if self.on_reload is not None:
             self.on_reload(new)

@@ -8,11 +8,13 @@
 const readline = require('readline');
 const { Device } = require('tplink-smarthome-simulator');
 
-// The simulator binds UDP on a free port, then TCP on the same number, which
-// another socket may hold: try again on a fresh port (a bounded number of times).
-async function startDevice(model) {
-  for (let attempt = 1; ; attempt += 1) {
-    const device = new Device({
+async function main() {
+  const model = process.argv[2] || 'hs110';
+  // The simulator binds UDP on a free port, then TCP on the same number,
+  // which may be taken (an ephemeral port of some TCP connection): try again.
+  let device;
+  for (let attempt = 1; ; attempt++) {
+    device = new Device({
       model,
       port: 0,
       address: '127.0.0.1',
@@ -20,17 +22,12 @@ async function startDevice(model) {
     });
     try {
       await device.start();
-      return device;
+      break;
     } catch (err) {
       await device.stop();
       if (!(err && err.code === 'EADDRINUSE') || attempt >= 20) throw err;
     }
   }
-}
-
-async function main() {
-  const model = process.argv[2] || 'hs110';
-  const device = await startDevice(model);
   // Constructor data is overwritten for hs110v2: set the emeter afterwards.
   device.data.emeter.realtime = { power: 0.5, voltage: 230.1, current: 0.01, total: 1.5 };
   process.stdout.write(JSON.stringify({ port: device.port }) + '\n');

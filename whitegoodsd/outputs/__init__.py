@@ -24,4 +24,10 @@ class Output(Protocol):
 
 def build(config: Config) -> list[Output]:
     """The outputs ``config`` asks for, beside syslog."""
-    return []
+    built: list[Output] = []
+    if config.textfile:
+        # Imported here: a daemon without a textfile never loads prometheus_client.
+        from whitegoodsd.outputs.textfile import TextfileOutput
+
+        built.append(TextfileOutput(config.textfile))
+    return built

@@ -4,7 +4,9 @@ JSON enciphered with an autokey XOR (key starts at 171; each cipher byte is
 the key for the next), sent over TCP port 9999 behind a 4-byte big-endian
 length, or over UDP port 9999 without the length (discovery).  Bytes go in,
 values come out: the driver, the emulator and the fuzz tests all share this
-code, and none of it touches a socket.
+code, and none of it touches a socket.  Both directions are here: requests
+and replies are framed alike, and :func:`realtime` is the inverse of
+:func:`parse_realtime` for the emulator.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from whitegoodsd.drivers.base import ProtocolError, Reading, finite
 PORT = 9999
 INITIAL_KEY = 171
 MAX_REPLY = 64 * 1024  # real replies to the queries we send are under 2 KiB
+MAX_REQUEST = 16 * 1024  # what an emulated plug accepts; real clients send < 1 KiB
 
 GET_REALTIME: dict[str, Any] = {"emeter": {"get_realtime": {}}}
 GET_SYSINFO: dict[str, Any] = {"system": {"get_sysinfo": {}}}
+
+# What a plug answers for a module, or a method of a module, it does not have.
+MODULE_NOT_SUPPORTED: dict[str, Any] = {"err_code": -1, "err_msg": "module not support"}
+METHOD_NOT_SUPPORTED: dict[str, Any] = {"err_code": -2, "err_msg": "member not support"}
+INVALID_ARGUMENT: dict[str, Any] = {"err_code": -3, "err_msg": "invalid argument"}
 
 _HEADER = struct.Struct(">I")
 
@@ -76,16 +84,16 @@ def datagram(message: object) -> bytes:
     return encrypt(dumps(message))
 
 
-def loads(plain: bytes) -> dict[str, Any]:
+def loads(plain: bytes, kind: str = "reply") -> dict[str, Any]:
     """Decode a deciphered body into a JSON object, or raise ProtocolError."""
     try:
         value = json.loads(plain.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"reply is not JSON ({_brief(exc)})") from None
+        raise ProtocolError(f"{kind} is not JSON ({_brief(exc)})") from None
     except RecursionError:  # "[[[[..." fits in far less than MAX_REPLY
-        raise ProtocolError("reply is nested too deeply") from None
+        raise ProtocolError(f"{kind} is nested too deeply") from None
     if not isinstance(value, dict):
-        raise ProtocolError("reply is not a JSON object")
+        raise ProtocolError(f"{kind} is not a JSON object")
     return value
 
 
@@ -94,16 +102,20 @@ def _brief(exc: Exception) -> str:
 
 
 class FrameDecoder:
-    """Reassembles one length-prefixed message from a TCP byte stream.
+    """Reassembles length-prefixed messages from a TCP byte stream.
 
-    Feed it what arrives; it answers with the deciphered body once the whole
-    message is there.  A length of 0 (old firmware) means the body runs to the
-    end of the connection.  More than ``limit`` bytes is an error, whatever
-    the header claims.
+    Feed it what arrives; it answers with the deciphered body once a whole
+    message is there.  Bytes after that message are kept for the next one:
+    ``feed(b"")`` returns it if it is already complete (a client may send
+    requests back to back on one connection).  A length of 0 (old firmware)
+    means the body runs to the end of the connection.  More than ``limit``
+    bytes is an error, whatever the header claims.  ``kind`` names what is
+    decoded ("reply" or "request") in error messages.
     """
 
-    def __init__(self, limit: int = MAX_REPLY) -> None:
+    def __init__(self, limit: int = MAX_REPLY, kind: str = "reply") -> None:
         self.limit = limit
+        self.kind = kind
         self._buffer = bytearray()
         self._length: int | None = None  # None: header not yet read; 0: to EOF
 
@@ -111,6 +123,11 @@ class FrameDecoder:
     def buffered(self) -> int:
         """Bytes held: never more than ``limit`` plus the last piece fed."""
         return len(self._buffer)
+
+    @property
+    def pending(self) -> bool:
+        """Whether part of a message has arrived."""
+        return self._length is not None or bool(self._buffer)
 
     def feed(self, data: bytes) -> bytes | None:
         """Add received bytes; the deciphered body when complete, else None."""
@@ -122,24 +139,31 @@ class FrameDecoder:
             del self._buffer[: _HEADER.size]
             if self._length > self.limit:
                 raise ProtocolError(
-                    f"reply claims {self._length:,} bytes, more than the {self.limit:,} accepted"
+                    f"{self.kind} claims {self._length:,} bytes, "
+                    f"more than the {self.limit:,} accepted"
                 )
-        if len(self._buffer) > self.limit:
-            raise ProtocolError(f"reply longer than the {self.limit:,} bytes accepted")
         if self._length and len(self._buffer) >= self._length:
-            return decrypt(bytes(self._buffer[: self._length]))
+            body = bytes(self._buffer[: self._length])
+            del self._buffer[: self._length]
+            self._length = None
+            return decrypt(body)
+        if len(self._buffer) > self.limit:
+            raise ProtocolError(f"{self.kind} longer than the {self.limit:,} bytes accepted")
         return None
 
     def feed_eof(self) -> bytes:
         """The connection closed: the body if that completes it, else ProtocolError."""
         if self._length == 0 and self._buffer:
-            return decrypt(bytes(self._buffer))
+            body = bytes(self._buffer)
+            self._buffer.clear()
+            self._length = None
+            return decrypt(body)
         if self._length is None:
             if not self._buffer:
-                raise ProtocolError("connection closed without a reply")
+                raise ProtocolError(f"connection closed without a {self.kind}")
             raise ProtocolError("connection closed inside the length header")
         if self._length == 0:
-            raise ProtocolError("connection closed before the reply body")
+            raise ProtocolError(f"connection closed before the {self.kind} body")
         raise ProtocolError(
             f"connection closed after {len(self._buffer):,} of {self._length:,} bytes"
         )
@@ -210,3 +234,33 @@ def meters_power(sysinfo: dict[str, Any]) -> bool:
     """Whether a plug's sysinfo says it has an energy meter (``ENE`` feature)."""
     feature = sysinfo.get("feature", "")
     return isinstance(feature, str) and "ENE" in feature.split(":")
+
+
+def realtime(reading: Reading, shape: str = "v2") -> dict[str, Any]:
+    """The ``emeter.get_realtime`` object a plug would send for ``reading``.
+
+    ``shape`` is ``"v2"`` (integers in mW, mV, mA, Wh: hardware 2.0 and
+    later) or ``"v1"`` (floats in W, V, A, kWh: HS110 hardware 1.0).  Values
+    the reading lacks are left out.  :func:`parse_realtime` reads either back.
+    """
+    out: dict[str, Any] = {}
+    if shape == "v1":
+        if reading.voltage_mv is not None:
+            out["voltage"] = reading.voltage_mv / 1000
+        if reading.current_ma is not None:
+            out["current"] = reading.current_ma / 1000
+        out["power"] = reading.power_mw / 1000
+        if reading.total_wh is not None:
+            out["total"] = round(reading.total_wh / 1000, 3)
+    elif shape == "v2":
+        if reading.voltage_mv is not None:
+            out["voltage_mv"] = reading.voltage_mv
+        if reading.current_ma is not None:
+            out["current_ma"] = reading.current_ma
+        out["power_mw"] = reading.power_mw
+        if reading.total_wh is not None:
+            out["total_wh"] = int(reading.total_wh)
+    else:
+        raise ValueError(f"unknown emeter reply shape {shape!r} (v1 or v2)")
+    out["err_code"] = 0
+    return out

@@ -1,0 +1,89 @@
+"""``whitegoodsd demo``: runs with no arguments, exits 0, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, WAIT
+
+APPLIANCES = ("WASHER", "DRYER", "DISHWASHER")
+# Generous: the demo takes some 20 s; this only bounds a hang.
+DEMO_LIMIT = 180
+
+
+def start_demo(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "whitegoodsd", "demo", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)},
+        text=True,
+    )
+    return process, scratch
+
+
+def daemon_pids(output: str) -> set[int]:
+    return {int(pid) for pid in re.findall(r"whitegoodsd\[(\d+)\]: ", output)}
+
+
+def assert_gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_demo_runs_every_appliance_through_one_cycle(tmp_path: Path) -> None:
+    process, scratch = start_demo(tmp_path)
+    output, _ = process.communicate(timeout=DEMO_LIMIT)
+    assert process.returncode == 0, output
+    lines = output.splitlines()
+    for name in APPLIANCES:
+        assert sum(line.endswith(f"]: {name} is RUNNING.") for line in lines) == 1, output
+        assert sum(f"]: {name} is FINISHED." in line for line in lines) == 1, output
+        assert re.search(rf"^  {name} +\d:\d\d:\d\d +\d:\d\d:\d\d ", output, re.M), output
+    assert "Summary: every appliance FINISHED" in output
+    if importlib.util.find_spec("whitegoodsd.outputs.textfile") is not None:
+        for name in APPLIANCES:
+            metric = rf'^  whitegoodsd_appliance_cycles_total{{appliance="{name}".*}} 1\.0$'
+            assert re.search(metric, output, re.M), output
+    (pid,) = daemon_pids(output)
+    assert pid != process.pid
+    assert_gone(pid)
+    assert list(scratch.iterdir()) == []  # the temporary directory is gone
+
+
+def test_an_interrupted_demo_cleans_up(tmp_path: Path) -> None:
+    process, scratch = start_demo(tmp_path)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.rstrip().endswith("is RUNNING."):
+            break
+    assert seen and "is RUNNING." in seen[-1], "".join(seen)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=WAIT)
+    output = "".join(seen) + rest
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    (pid,) = daemon_pids(output)
+    assert_gone(pid)
+    assert list(scratch.iterdir()) == []
+
+
+def test_demo_refuses_a_bad_speed(tmp_path: Path) -> None:
+    process, scratch = start_demo(tmp_path, "--speed", "0")
+    output, _ = process.communicate(timeout=WAIT)
+    assert process.returncode == 2
+    assert "--speed" in output
+    assert list(scratch.iterdir()) == []

@@ -1,0 +1,208 @@
+"""Prometheus output: a file for node_exporter's textfile collector.
+
+After every pass the state of every appliance is rendered in the Prometheus
+text exposition format (by ``prometheus_client``, from a registry of our own,
+so none of the library's process metrics collide with node_exporter's) and
+written atomically: a temporary file in the same directory whose name does not
+end in ``.prom`` (node_exporter reads only ``*.prom``), flushed, synced, made
+0644 (node_exporter runs as another user), then renamed over the target.  A
+reader sees the old file or the new one, never a mix.
+
+A plug that did not answer has ``up 0`` and no measurement series: a frozen
+last value would draw a flat line where the truth is "unknown".  Nothing is
+ever written with a timestamp (node_exporter refuses the whole file) or as NaN.
+
+A write that fails (directory missing or unwritable, disk full) logs one line
+and leaves no temporary file behind; the next pass tries again.
+
+This module imports ``prometheus_client``: it is only imported when the
+configuration sets ``textfile``.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from whitegoodsd import __version__
+from whitegoodsd.status import ApplianceStatus
+
+PREFIX = "whitegoodsd_appliance_"
+LABELS = ("appliance", "driver")
+MODE = 0o644
+TEMP_SUFFIX = ".tmp"  # anything but ".prom"
+
+
+def _temp_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}."
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One metric of the file: its name after ``whitegoodsd_appliance_``, type and help."""
+
+    name: str
+    counter: bool
+    help: str
+
+
+# In file order.  A counter's name gets "_total" from prometheus_client.
+METRICS = (
+    Spec("up", False, "1 if the last poll of the appliance's plug answered, else 0."),
+    Spec("running", False, "1 while the appliance runs a cycle, else 0."),
+    Spec("cycles", True, "Cycles finished since the daemon started (or since its state file)."),
+    Spec("last_poll_timestamp_seconds", False,
+         "When the plug was last polled, answered or not, in seconds since the epoch."),
+    Spec("power_watts", False, "Power drawn, as the plug last read it."),
+    Spec("voltage_volts", False, "Mains voltage, as the plug last read it."),
+    Spec("current_amperes", False, "Current drawn, as the plug last read it."),
+    Spec("energy_joules", True, "Energy used, from the plug's own counter."),
+    Spec("last_cycle_duration_seconds", False, "How long the last finished cycle ran."),
+    Spec("last_cycle_energy_joules", False, "Energy used by the last finished cycle."),
+)  # fmt: skip
+
+
+def values(status: ApplianceStatus) -> dict[str, float | None]:
+    """The value of each metric for one appliance; None leaves the series out."""
+    reading = status.reading if status.up else None
+    cycle = status.last_cycle
+    out: dict[str, float | None] = {
+        "up": float(status.up),
+        "running": float(status.running),
+        "cycles": float(status.cycles),
+        "last_poll_timestamp_seconds": status.last_poll,
+    }
+    if reading is not None:
+        out["power_watts"] = reading.power_mw / 1000
+        if reading.voltage_mv is not None:
+            out["voltage_volts"] = reading.voltage_mv / 1000
+        if reading.current_ma is not None:
+            out["current_amperes"] = reading.current_ma / 1000
+        if reading.total_wh is not None:
+            out["energy_joules"] = reading.total_wh * 3600
+    if cycle is not None:
+        out["last_cycle_duration_seconds"] = cycle.duration
+        if cycle.energy_wh is not None:
+            out["last_cycle_energy_joules"] = cycle.energy_wh * 3600
+    return out
+
+
+def families(statuses: Iterable[ApplianceStatus]) -> list[Metric]:
+    """The metric families for one pass, in a stable order; empty ones left out."""
+    rows = [((s.name, s.driver), values(s)) for s in statuses]
+    out: list[Metric] = []
+    for spec in METRICS:
+        kind = CounterMetricFamily if spec.counter else GaugeMetricFamily
+        family = kind(PREFIX + spec.name, spec.help, labels=LABELS)
+        for labels, row in rows:
+            value = _finite(row.get(spec.name))
+            if value is not None:
+                family.add_metric(labels, value)
+        if family.samples:
+            out.append(family)
+    info = GaugeMetricFamily(
+        "whitegoodsd_build_info", "The whitegoodsd version that wrote this file.",
+        labels=["version"],
+    )  # fmt: skip
+    info.add_metric([__version__], 1)
+    out.append(info)
+    return out
+
+
+class _Snapshot:
+    """A collector serving the families of one pass."""
+
+    def __init__(self, statuses: Sequence[ApplianceStatus]) -> None:
+        self.statuses = statuses
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(self.statuses)
+
+
+def render(statuses: Sequence[ApplianceStatus]) -> bytes:
+    """The exposition text for ``statuses``, from a registry of its own."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(statuses))
+    return generate_latest(registry)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` by ``data`` so that readers never see a partial file."""
+    directory = os.path.dirname(path) or "."
+    fd, temp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), MODE)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+class TextfileOutput:
+    """Rewrites one ``.prom`` file after every pass."""
+
+    def __init__(self, path: str, logger: logging.Logger | None = None) -> None:
+        self.path = path
+        self.log = logger or logging.getLogger("whitegoodsd")
+        self.failing = False
+        if not path.endswith(".prom"):
+            self.log.warning(
+                "textfile %s does not end in .prom: node_exporter will not read it.", path
+            )
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files left by a daemon that was killed mid-write."""
+        pattern = os.path.join(
+            glob.escape(os.path.dirname(self.path)),
+            glob.escape(_temp_prefix(self.path)) + "*" + TEMP_SUFFIX,
+        )
+        for stale in glob.glob(pattern):
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
+
+    def write(self, statuses: Sequence[ApplianceStatus]) -> None:
+        data = render(statuses)
+        try:
+            write_atomically(self.path, data)
+        except OSError as exc:
+            self.failing = True
+            self.log.error("Cannot write textfile %s: %s", self.path, _reason(exc))
+            return
+        if self.failing:
+            self.failing = False
+            self.log.info("Textfile %s written again.", self.path)
+
+    def close(self) -> None:
+        """Nothing to release; the file stays for node_exporter to serve.
+
+        node_exporter's ``node_textfile_mtime_seconds`` tells when it went stale.
+        """
