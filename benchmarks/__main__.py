@@ -78,6 +78,7 @@ def print_passes(figures: list[passes.PassFigures]) -> None:
             "plugs",
             "wall / pass",
             "CPU / poll",
+            "of it kernel",
             "failed",
             "wall ratio",
             "CPU ratio",
@@ -93,6 +94,7 @@ def print_passes(figures: list[passes.PassFigures]) -> None:
                 f"{f.plugs:,}",
                 ms(f.wall),
                 us(f.cpu_per_poll),
+                us(f.kernel_per_poll),
                 f"{f.failed:,}",
                 f"{f.wall / base.wall:.2f}x",
                 f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
@@ -214,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fp = None
     if "passes" in only:
         print(
-            f"\nPoll pass: median of {args.repeat} passes after a warm-up; "
+            f"\nPoll pass: {args.repeat} passes after a warm-up (wall: median; CPU: mean); "
             "CPU of the client process"
         )
         figures = asyncio.run(pass_rows(sizes, args.repeat, args.timeout))

@@ -11,8 +11,9 @@ served by a farm in another process (:mod:`benchmarks.plugs`):
 * sequential: one plug after another, a fresh blocking connection each, as
   the original daemon did.
 
-Each figure is the median over ``repeat`` passes after one warm-up pass:
-wall time, and this process's CPU time (user + system) per poll.
+Figures are over ``repeat`` passes after one warm-up pass: the median wall
+time, and the mean CPU time per poll of this process (user + system, the
+system part apart) and of the farm.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import socket
 import statistics
 import time
@@ -43,7 +45,8 @@ class PassFigures:
     client: str
     plugs: int
     wall: float  # seconds per pass, median
-    cpu_per_poll: float  # seconds of CPU per plug polled, median
+    cpu_per_poll: float  # seconds of CPU per plug polled, mean over the passes
+    kernel_per_poll: float  # the system (kernel) part of it
     failed: int  # polls that failed in the last pass
     farm_cpu_per_poll: float | None = None  # the plugs' side, mean over the passes
 
@@ -80,21 +83,25 @@ async def measure(
     """Run ``one_pass`` (answering how many polls failed) ``repeat`` times, after a warm-up."""
     if warm_up:
         await one_pass()  # imports, caches, first connections
-    walls, cpus = [], []
+    walls, cpus, kernels = [], [], []
     failed = 0
     farm_cpu = farm.cpu() if farm else 0.0
     for _ in range(repeat):
         gc.collect()
-        wall, cpu = time.perf_counter(), time.process_time()
+        usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         failed = await one_pass()
-        cpus.append(time.process_time() - cpu)
         walls.append(time.perf_counter() - wall)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        kernels.append(after.ru_stime - usage.ru_stime)
+        cpus.append(after.ru_utime - usage.ru_utime + kernels[-1])
     farm_per_poll = (farm.cpu() - farm_cpu) / (repeat * plugs) if farm else None
     return PassFigures(
         name,
         plugs,
         statistics.median(walls),
-        statistics.median(cpus) / plugs,
+        # Summed: the kernel accounts CPU time in ticks, too coarse for one short pass.
+        sum(cpus) / (repeat * plugs),
+        sum(kernels) / (repeat * plugs),
         failed,
         farm_per_poll,
     )
