@@ -1,4 +1,4 @@
-"""Kasa plugs that misbehave: one TCP server per misbehaviour, on 127.0.0.1.
+"""Plugs that misbehave: one server per misbehaviour, on 127.0.0.1.
 
 Each :class:`HostilePlug` answers every connection the way its :class:`Mode`
 says: never, with garbage, with a lie about the length, too slowly, with an
@@ -7,8 +7,13 @@ of the odd shapes real firmware uses, which must be read correctly.  The
 servers run on the caller's event loop (``await plug.start()``) or, for a
 daemon in another process, on a thread of their own (:class:`PlugThread`).
 
+:class:`HostileInplug` does the same for the Broadlink UDP protocol: the
+emulated INPLUG answers discovery and authentication honestly and every power
+request the way its :class:`InplugMode` says.
+
 Everything is bounded: a server never sends more than ``MAX_SENT`` bytes on a
-connection, and stops when the client goes away.
+connection, and stops when the client goes away; an INPLUG sends at most
+``FLOOD_DATAGRAMS`` datagrams per request.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from whitegoodsd.emulator import SettablePower
-from whitegoodsd.protocols import kasa
+from whitegoodsd.emulator import PowerSource, SettablePower
+from whitegoodsd.emulator.inplug import InplugServer, bind_udp
+from whitegoodsd.protocols import broadlink, kasa
 
 MAX_SENT = 1024 * 1024  # per connection, for the modes that flood
 _CHUNK = 4096
@@ -261,6 +267,137 @@ async def _cancel_all() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+# -- INPLUG (Broadlink, UDP) -------------------------------------------------------
+
+FLOOD_DATAGRAMS = 200
+
+
+class InplugMode(enum.Enum):
+    """How a hostile INPLUG answers a power request (hello and auth are honest)."""
+
+    HEALTHY = "healthy"  # every packet twice, as real plugs send them: must be read
+    SILENT = "silent"  # never answers a power request
+    BAD_CHECKSUM = "bad-checksum"
+    SHORT = "short"  # the first 32 bytes of the reply
+    WRONG_COUNTER = "wrong-counter"  # the reply, to another packet number
+    DUPLICATES = "duplicates"  # only another copy of an earlier reply
+    UNDECRYPTABLE = "undecryptable"  # a reply sealed with another key
+    ERROR_CODE = "error-code"  # error -4, not supported
+    FLOOD = "flood"  # FLOOD_DATAGRAMS of noise, never the reply
+    OVERSIZE = "oversize"  # one datagram of 2,000 bytes
+    SPIKE = "spike"  # a valid reply: 16,777,215 mW, the most 3 bytes can say
+
+
+class ScriptedPower:
+    """Power by poll: ``script(n)`` for the n-th reading asked (1-based)."""
+
+    def __init__(self, script: Callable[[int], int]) -> None:
+        self.script = script
+        self.reads = 0
+
+    def power_mw(self) -> int:
+        self.reads += 1
+        return self.script(self.reads)
+
+    def total_wh(self) -> float:
+        return 0.0
+
+
+def _reseal(packet: bytearray) -> bytes:
+    """A packet with its checksum made right again after an edit."""
+    packet[0x20:0x22] = b"\0\0"
+    packet[0x20:0x22] = broadlink.checksum(packet).to_bytes(2, "little")
+    return bytes(packet)
+
+
+class HostileInplug(InplugServer):
+    """An emulated INPLUG answering every power request as ``mode`` says."""
+
+    def __init__(self, mode: InplugMode, source: PowerSource, seed: int = 8) -> None:
+        super().__init__(bind_udp("127.0.0.1", 0), source, duplicate=mode is InplugMode.HEALTHY)
+        self.mode = mode
+        self.random = random.Random(seed)
+        self.earlier: bytes | None = None  # the last honest reply
+
+    def respond(self, data: bytes, *, broadcast: bool = False) -> list[bytes]:
+        replies = super().respond(data, broadcast=broadcast)
+        control = broadlink.is_command_packet(data) and data[0x26] == broadlink.Command.CONTROL
+        if not control or self.mode is InplugMode.HEALTHY or not replies:
+            self.earlier = replies[-1] if replies else self.earlier
+            return replies
+        return self.mangle(replies[-1])
+
+    def power_mw(self) -> int:
+        if self.mode is InplugMode.SPIKE:
+            return 0xFFFFFF
+        return super().power_mw()
+
+    def mangle(self, reply: bytes) -> list[bytes]:
+        mode = self.mode
+        if mode is InplugMode.SILENT:
+            return []
+        if mode is InplugMode.BAD_CHECKSUM:
+            return [reply[:-1] + bytes([reply[-1] ^ 1])]
+        if mode is InplugMode.SHORT:
+            return [reply[:0x20]]
+        if mode is InplugMode.WRONG_COUNTER:
+            packet = bytearray(reply)
+            packet[0x28] ^= 0x40
+            return [_reseal(packet)]
+        if mode is InplugMode.DUPLICATES:
+            return [self.earlier] if self.earlier else []
+        if mode is InplugMode.UNDECRYPTABLE:
+            header, _ = broadlink.parse_packet(reply)
+            return [broadlink.build_packet(bytes(16), header, broadlink.power_reply_payload(1))]
+        if mode is InplugMode.ERROR_CODE:
+            packet = bytearray(reply[: broadlink.HEADER_SIZE])
+            packet[0x22:0x24] = broadlink.NOT_SUPPORTED.to_bytes(2, "little", signed=True)
+            return [_reseal(packet)]
+        if mode is InplugMode.FLOOD:
+            sizes = [self.random.randrange(1, 200) for _ in range(FLOOD_DATAGRAMS)]
+            return [self.random.randbytes(size) for size in sizes]
+        if mode is InplugMode.OVERSIZE:
+            return [reply + bytes(2000 - len(reply))]
+        return [reply]  # SPIKE: the reply is valid; its reading is not
+
+
+async def start_hostile_inplug(
+    mode: InplugMode, source: PowerSource | None = None
+) -> HostileInplug:
+    return HostileInplug(mode, source or SettablePower(0))
+
+
+# -- what the daemon says about each mode, with a timeout of TIMEOUT -------------
+
+TIMEOUT = 0.5
+
+
+def inplug_name(mode: InplugMode) -> str:
+    return "I_" + mode.value.upper().replace("-", "_")
+
+
+# What a failed poll says, per mode: the whole line after "NAME: ".
+IGNORED = r"no answer within 0\.5 s; ignored \d+ datagram\(s\), the last: "
+COUNTER = r"0x[0-9A-F]{4}"
+
+# What a failed poll says, per mode: the whole line after "NAME: ".
+INPLUG_FAILS: dict[InplugMode, str] = {
+    InplugMode.SILENT: r"no answer within 0\.5 s",
+    InplugMode.BAD_CHECKSUM: IGNORED + rf"bad checksum {COUNTER} \(the bytes sum to {COUNTER}\)",
+    InplugMode.SHORT: IGNORED + r"short packet: 32 bytes, a command packet has at least 56",
+    InplugMode.WRONG_COUNTER: IGNORED + rf"reply to packet {COUNTER}, expected {COUNTER}",
+    InplugMode.DUPLICATES: IGNORED + rf"duplicate of reply {COUNTER}",
+    InplugMode.UNDECRYPTABLE: r"payload does not decrypt with the key in use "
+    r"\(the plug may have restarted\), even after a new authentication",
+    InplugMode.ERROR_CODE: r"plug answered error -4 \(not supported\)",
+    InplugMode.FLOOD: IGNORED + r".+",
+    InplugMode.OVERSIZE: IGNORED + r"packet of 2000 bytes, more than the 1024 accepted",
+}
+INPLUG_SPIKE = (
+    "Discarded a reading of 16,777,215 mW from I_SPIKE: above max_plausible_mw (4,000,000 mW)."
+)
+
+
 class PlugThread:
     """Hostile plugs served from an event loop on a thread of their own.
 
@@ -271,6 +408,7 @@ class PlugThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.plugs: list[HostilePlug] = []
+        self.inplugs: list[HostileInplug] = []
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
 
@@ -282,9 +420,16 @@ class PlugThread:
         self.plugs.append(plug)
         return plug
 
+    def start_inplug(self, mode: InplugMode, source: PowerSource | None = None) -> HostileInplug:
+        plug = self.call(start_hostile_inplug(mode, source))
+        self.inplugs.append(plug)
+        return plug
+
     def close(self) -> None:
         for plug in self.plugs:
             self.call(plug.close())
+        for inplug in self.inplugs:
+            self.call(inplug.close())
         self.call(_cancel_all())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(30)

@@ -1,8 +1,9 @@
-"""Hostile Kasa plugs: every misbehaviour is one concise failed poll, never a crash.
+"""Hostile plugs: every misbehaviour is one concise failed poll, never a crash.
 
 The driver is tested against each mode of tests/hostile.py alone; then a
 monitor (in this process, passes counted one by one) and a daemon (a real
-process, syslog read back) watch one appliance per mode next to healthy ones,
+process, syslog read back; hostile INPLUGs too) watch one appliance per mode
+next to healthy ones,
 whose cycles must be detected on the very pass the samples call for.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,19 @@ from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import kasa
 
 from conftest import Daemon, SyslogListener, write_ini
-from hostile import FORTY_MW_V1, HostilePlug, Mode, plug_thread
+from hostile import (
+    FORTY_MW_V1,
+    INPLUG_FAILS,
+    INPLUG_SPIKE,
+    TIMEOUT,
+    HostileInplug,
+    HostilePlug,
+    InplugMode,
+    Mode,
+    inplug_name,
+    plug_thread,
+)
 
-TIMEOUT = 0.5
 CHUNK = 4096  # what the driver reads at a time
 
 # What a failed poll says, per mode: the whole line after "NAME: ".
@@ -136,10 +147,11 @@ def dryer_script(request: int) -> int:
     return HIGH if 2 <= request <= 4 else 0
 
 
-def hostile_ini(plugs: dict[str, HostilePlug], **extra: str) -> str:
+def hostile_ini(plugs: Mapping[str, HostilePlug | HostileInplug], **extra: str) -> str:
     main = "".join(f"{k} = {v}\n" for k, v in extra.items())
     sections = "".join(
         f"[{name}]\nsmartplug = {plug.address}\nthreshold_running_mw = 4000\nminsamples = 2\n"
+        + ("driver = inplug\n" if isinstance(plug, HostileInplug) else "")
         for name, plug in plugs.items()
     )
     return (
@@ -225,9 +237,15 @@ def test_a_40_mw_reading_never_starts_a_cycle() -> None:
 
 
 @pytest.fixture
-def thread_plugs() -> Iterator[dict[str, HostilePlug]]:
+def thread_plugs() -> Iterator[dict[str, HostilePlug | HostileInplug]]:
     with plug_thread() as thread:
-        plugs = {appliance_name(m): thread.start(m, trickle=0.2) for m in HOSTILE}
+        plugs: dict[str, HostilePlug | HostileInplug] = {
+            appliance_name(m): thread.start(m, trickle=0.2) for m in HOSTILE
+        }
+        # The INPLUG driver's misbehaving plugs in the same daemon.
+        for mode in InplugMode:
+            if mode is not InplugMode.HEALTHY:
+                plugs[inplug_name(mode)] = thread.start_inplug(mode)
         plugs["WASHER"] = thread.start(Mode.HEALTHY, script=washer_script)
         plugs["DRYER"] = thread.start(Mode.SPLIT, script=dryer_script)
         yield plugs
@@ -237,7 +255,7 @@ def test_the_daemon_keeps_running_among_hostile_plugs(
     tmp_path: Path,
     syslog: SyslogListener,
     daemon: Callable[..., Daemon],
-    thread_plugs: dict[str, HostilePlug],
+    thread_plugs: dict[str, HostilePlug | HostileInplug],
 ) -> None:
     ini = write_ini(
         tmp_path / "whitegoodsd.ini",
@@ -251,6 +269,10 @@ def test_the_daemon_keeps_running_among_hostile_plugs(
             lambda m: m.text.startswith("Error getting current usage for SILENT"), new=True
         )
     assert process.process.poll() is None
+    process.process.terminate()
+    # Read on while it stops: a pass logs some twenty lines, more than a
+    # socket's queue of datagrams holds unread.
+    syslog.wait_text("Exiting on signal.")
     assert process.stop() == 0
     texts = [m.text for m in syslog.drain()]
 
@@ -271,15 +293,18 @@ def test_the_daemon_keeps_running_among_hostile_plugs(
         assert sum(t.startswith(f"{name} is FINISHED.") for t in texts) == 1
     passes = sum(t.startswith("Error getting current usage for SILENT:") for t in texts)
     assert passes >= 12
-    for mode, pattern in FAILS.items():
-        prefix = f"Error getting current usage for {appliance_name(mode)}: "
+    expected = {appliance_name(m): p for m, p in FAILS.items()}
+    expected |= {inplug_name(m): p for m, p in INPLUG_FAILS.items()}
+    for appliance, pattern in expected.items():
+        prefix = f"Error getting current usage for {appliance}: "
         lines = [t for t in texts if t.startswith(prefix)]
         # One line per pass: a pass's results are logged all together or not at all.
-        assert len(lines) == passes, (mode, len(lines), passes)
+        assert len(lines) == passes, (appliance, len(lines), passes)
         for line in lines:
             assert re.fullmatch(pattern, line.removeprefix(prefix)), line
     assert not any("\n" in t or "Traceback" in t for t in texts)
     assert [t for t in texts if "MEGAWATTS" in t] == [SPIKE] * passes
+    assert [t for t in texts if "I_SPIKE" in t] == [INPLUG_SPIKE] * passes
     assert "Traceback" not in process.stderr
     # Nothing about the plugs that answered in odd but valid ways.
     assert not any("ZERO_LENGTH" in t or "SPLIT" in t for t in texts)
