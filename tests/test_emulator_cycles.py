@@ -126,7 +126,8 @@ def test_each_profile_through_the_daemon_is_one_cycle(
     process = daemon("-f", "-c", str(ini))
     syslog.wait_text("Starting.")
     for section in emulators:
-        syslog.wait_for(lambda m, s=section: m.text.startswith(f"{s} is FINISHED."), 120)
+        prefix = f"{section} is FINISHED."
+        syslog.wait_for(lambda m: m.text.startswith(prefix), 120)  # noqa: B023 - used at once
     # By now the dryer's anti-crease bursts are over too.
     dryer = builtin("dryer")
     last_burst = max(
