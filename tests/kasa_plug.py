@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from whitegoodsd.drivers.base import Reading
 from whitegoodsd.emulator import PowerSource
 from whitegoodsd.protocols import kasa
 
@@ -117,20 +118,14 @@ class KasaTestPlug:
 
     def reply(self) -> dict[str, Any]:
         power_mw = self.source.power_mw()
-        total_wh = self.source.total_wh()
-        if self.shape == "v1":
-            realtime: dict[str, Any] = {
-                "power": power_mw / 1000,
-                "voltage": 230.5,
-                "current": power_mw / 230_500,
-                "total": round(total_wh / 1000, 3),
-            }
-        else:
-            realtime = {"power_mw": power_mw, "voltage_mv": 230_500, "current_ma": 0}
-            if self.shape == "v2":
-                realtime["total_wh"] = int(total_wh)
-        realtime["err_code"] = 0
-        return {"emeter": {"get_realtime": realtime}}
+        reading = Reading(
+            power_mw=power_mw,
+            voltage_mv=230_500,
+            current_ma=round(power_mw / 230.5),
+            total_wh=None if self.shape == "no-total" else self.source.total_wh(),
+        )
+        shape = "v1" if self.shape == "v1" else "v2"
+        return {"emeter": {"get_realtime": kasa.realtime(reading, shape)}}
 
     def close(self) -> None:
         self.server.shutdown()

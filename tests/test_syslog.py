@@ -75,3 +75,26 @@ def test_stderr_copy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
 def test_parse_helper_round_trip() -> None:
     message = parse_syslog("<174>Nov  2 03:04:05 whitegoodsd[9]: A is FINISHED.")
     assert (message.facility, message.severity, message.tag) == (21, 6, "whitegoodsd[9]:")
+
+
+def test_a_full_syslog_queue_drops_lines_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "log.sock"
+    listener = SyslogListener(path)  # nobody reads it until the end
+    try:
+        handler = output.SyslogHandler(str(path), 21)
+        record = logging.LogRecord("whitegoodsd", logging.INFO, __file__, 1, "x" * 200, None, None)
+        sent = 0
+        while handler.dropped == 0:  # bounded: the kernel queue is finite
+            handler.emit(record)
+            sent += 1
+            assert sent < 1_000_000
+        assert listener.drain()  # make room
+        handler.emit(logging.LogRecord("w", logging.INFO, __file__, 1, "after", None, None))
+        texts = [m.text for m in listener.drain()]
+        assert texts[-2:] == [
+            "after",
+            "1 syslog line(s) dropped: the syslog socket was full or gone.",
+        ]
+        handler.close()
+    finally:
+        listener.close()

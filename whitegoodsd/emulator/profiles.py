@@ -325,9 +325,9 @@ BUILTIN: dict[str, Callable[[], Profile]] = {
 # The washer's finish count outlasts its soak pauses, the dishwasher's its
 # long pauses; the dryer's anti-crease bursts are too short for two samples.
 SETTINGS: dict[str, Settings] = {
-    "washer": Settings(4000, 3, 4000, 12),
-    "dryer": Settings.original(10000, 2),
-    "dishwasher": Settings(4000, 3, 4000, 30),
+    "washer": Settings(4000, 3, 4000, 12, max_plausible_mw=4_000_000),
+    "dryer": Settings(10000, 2, 10000, 2, max_plausible_mw=4_000_000),
+    "dishwasher": Settings(4000, 3, 4000, 30, max_plausible_mw=4_000_000),
 }
 
 _cache: dict[str, Profile] = {}

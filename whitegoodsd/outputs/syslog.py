@@ -67,6 +67,7 @@ class SyslogHandler(logging.Handler):
         self.ident = ident
         self.hostname = socket.gethostname().split(".")[0] or "-"
         self._socket: socket.socket | None = None
+        self.dropped = 0  # lines not delivered since the last one that was
 
     def _open(self) -> socket.socket:
         if isinstance(self.address, str):
@@ -81,7 +82,9 @@ class SyslogHandler(logging.Handler):
             info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
             sock = socket.socket(info[0], socket.SOCK_DGRAM)
             sock.connect(info[4])
-        sock.settimeout(1.0)
+        # Never block the poll loop on a slow or hung syslog daemon: a full
+        # socket queue drops the line (and says so once it drains).
+        sock.setblocking(False)
         return sock
 
     def format_packet(self, record: logging.LogRecord) -> bytes:
@@ -99,16 +102,31 @@ class SyslogHandler(logging.Handler):
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
             return
+        if self._send(packet) and self.dropped:
+            dropped, self.dropped = self.dropped, 0
+            notice = logging.LogRecord(
+                record.name, logging.WARNING, __file__, 0,
+                "%d syslog line(s) dropped: the syslog socket was full or gone.",
+                (dropped,), None,
+            )  # fmt: skip
+            self._send(self.format_packet(notice))
+
+    def _send(self, packet: bytes) -> bool:
+        """Send one datagram, reopening the socket once; False if it was dropped."""
         for attempt in (1, 2):
             try:
                 if self._socket is None:
                     self._socket = self._open()
                 self._socket.send(packet)
-                return
+                return True
+            except BlockingIOError:
+                break  # the queue is full: drop rather than stall the poll loop
             except OSError as exc:
                 self.close_socket()
                 if attempt == 2 or exc.errno == errno.EMSGSIZE:
-                    return  # syslog is down: the stderr copy, if any, still shows it
+                    break  # syslog is down: the stderr copy, if any, still shows it
+        self.dropped += 1
+        return False
 
     def close_socket(self) -> None:
         if self._socket is not None:
