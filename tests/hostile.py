@@ -91,18 +91,33 @@ def realtime_v2(power_mw: int, total_wh: float) -> dict[str, Any]:
 
 
 class Gauge:
-    """Connections open at once, shared by as many plugs as are given it."""
+    """Connections open at once and accepted so far, for as many plugs as share it.
+
+    Another thread may wait for a number of connections (each is a poll).
+    """
 
     def __init__(self) -> None:
         self.open = 0
         self.most = 0
+        self.accepted = 0
+        self._changed = threading.Condition()
 
     def enter(self) -> None:
-        self.open += 1
-        self.most = max(self.most, self.open)
+        with self._changed:
+            self.open += 1
+            self.accepted += 1
+            self.most = max(self.most, self.open)
+            self._changed.notify_all()
 
     def leave(self) -> None:
-        self.open -= 1
+        with self._changed:
+            self.open -= 1
+
+    def wait_accepted(self, count: int, timeout: float = 60.0) -> None:
+        """Return once ``count`` connections were accepted; AssertionError after ``timeout``."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.accepted >= count, timeout):
+                raise AssertionError(f"{self.accepted} of {count} connections in {timeout} s")
 
 
 class HostilePlug:
@@ -373,7 +388,9 @@ TIMEOUT = 0.5
 
 
 def inplug_name(mode: InplugMode) -> str:
-    return "I_" + mode.value.upper().replace("-", "_")
+    # A suffix, not a prefix: "I_SILENT" would end with the Kasa "SILENT", a
+    # name clash the config warns about.
+    return mode.value.upper().replace("-", "_") + "_BL"
 
 
 # What a failed poll says, per mode: the whole line after "NAME: ".
@@ -394,7 +411,7 @@ INPLUG_FAILS: dict[InplugMode, str] = {
     InplugMode.OVERSIZE: IGNORED + r"packet of 2000 bytes, more than the 1024 accepted",
 }
 INPLUG_SPIKE = (
-    "Discarded a reading of 16,777,215 mW from I_SPIKE: above max_plausible_mw (4,000,000 mW)."
+    "Discarded a reading of 16,777,215 mW from SPIKE_BL: above max_plausible_mw (4,000,000 mW)."
 )
 
 

@@ -113,5 +113,5 @@ def test_a_monitor_among_hostile_inplugs_detects_the_healthy_cycle_on_time(
         lines = [m for m in messages if m.startswith(prefix)]
         assert len(lines) == 11, (mode, lines)
         assert all(re.fullmatch(pattern, line.removeprefix(prefix)) for line in lines), lines
-    assert [m for m in messages if "I_SPIKE" in m] == [SPIKE] * 11
+    assert [m for m in messages if "SPIKE_BL" in m] == [SPIKE] * 11
     assert all(r.exc_info is None for r in caplog.records)
