@@ -2,9 +2,9 @@
 
 The driver is tested against each mode of tests/hostile.py alone; then a
 monitor (in this process, passes counted one by one) and a daemon (a real
-process, its log lines read back; hostile INPLUGs too) watch one appliance per mode
-next to healthy ones,
-whose cycles must be detected on the very pass the samples call for.
+process, its log lines read back; hostile INPLUGs too) watch one appliance
+per mode next to healthy ones, whose cycles must be detected on the very
+pass the samples call for.
 """
 
 from __future__ import annotations
