@@ -3,8 +3,8 @@
 ``whitegoodsd [-c FILE] [-f] ...`` runs the daemon; ``whitegoodsd COMMAND``
 runs one of the tools named in ``COMMANDS`` (each a module with
 ``add_arguments(parser)`` and ``main(args) -> int``; each module keeps its
-heavy imports inside ``main``, so building the parser stays cheap).  Exit codes: 0 ok, 1 runtime failure, 2
-configuration or usage error.
+heavy imports inside ``main``, so building the parser stays cheap).  Exit
+codes: 0 ok, 1 runtime failure, 2 configuration or usage error.
 """
 
 from __future__ import annotations
