@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--sizes", default="100,1000", help="plug counts for the pass benchmarks")
-    parser.add_argument("--repeat", type=int, default=5, help="passes measured per client and size")
+    parser.add_argument("--repeat", type=int, default=10, help="passes per client and size")
     parser.add_argument("--timeout", type=float, default=2.0, help="poll timeout, seconds")
     parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
     parser.add_argument(
