@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import socket
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import TextIO
 
 IDENT = "whitegoodsd"
 LOGGER_NAME = "whitegoodsd"
+STALL_PATIENCE = 0.5  # seconds a full syslog queue may hold up one line
 
 # syslog(3) severities for Python's logging levels.
 _SEVERITY = {
@@ -68,6 +70,7 @@ class SyslogHandler(logging.Handler):
         self.hostname = socket.gethostname().split(".")[0] or "-"
         self._socket: socket.socket | None = None
         self.dropped = 0  # lines not delivered since the last one that was
+        self._stalled = False  # the last send found the queue full and stuck
 
     def _open(self) -> socket.socket:
         if isinstance(self.address, str):
@@ -118,15 +121,27 @@ class SyslogHandler(logging.Handler):
                 if self._socket is None:
                     self._socket = self._open()
                 self._socket.send(packet)
+                self._stalled = False
                 return True
             except BlockingIOError:
-                break  # the queue is full: drop rather than stall the poll loop
+                # The queue is full.  Give a busy syslog daemon a moment, once;
+                # one that stays stuck costs that moment once, not per line.
+                if self._stalled or not self._wait_writable(self._socket):
+                    self._stalled = True
+                    break
             except OSError as exc:
                 self.close_socket()
                 if attempt == 2 or exc.errno == errno.EMSGSIZE:
                     break  # syslog is down: the stderr copy, if any, still shows it
         self.dropped += 1
         return False
+
+    @staticmethod
+    def _wait_writable(sock: socket.socket | None, patience: float = STALL_PATIENCE) -> bool:
+        if sock is None:
+            return False
+        _, writable, _ = select.select([], [sock], [], patience)
+        return bool(writable)
 
     def close_socket(self) -> None:
         if self._socket is not None:
