@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar
 
 import pytest
 from hypothesis import settings
+from kasa_plug import KasaTestPlug
 
 T = TypeVar("T")
 
@@ -309,3 +310,15 @@ def loop_thread() -> Iterator[LoopThread]:
     thread = LoopThread()
     yield thread
     thread.close()
+
+
+# -- the detection tests' threaded Kasa plug ----------------------------------
+
+
+@pytest.fixture
+def plugs() -> Iterator[list[KasaTestPlug]]:
+    """Threaded test plugs, closed after the test; append the ones you start."""
+    started: list[KasaTestPlug] = []
+    yield started
+    for plug in started:
+        plug.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -39,14 +39,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def plugs() -> Iterator[list[KasaTestPlug]]:
-    started: list[KasaTestPlug] = []
-    yield started
-    for plug in started:
-        plug.close()
 
 
 def load_config(

@@ -11,7 +11,7 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,14 +22,6 @@ from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor
 
 from conftest import Daemon, SyslogListener, write_ini
-
-
-@pytest.fixture
-def plugs() -> Iterator[list[KasaTestPlug]]:
-    started: list[KasaTestPlug] = []
-    yield started
-    for plug in started:
-        plug.close()
 
 
 def straight_through(
