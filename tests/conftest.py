@@ -26,6 +26,8 @@ import pytest
 from hypothesis import settings
 from kasa_plug import KasaTestPlug
 
+from whitegoodsd.drivers.base import ProtocolError
+
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,3 +324,21 @@ def plugs() -> Iterator[list[KasaTestPlug]]:
     yield started
     for plug in started:
         plug.close()
+
+
+# -- fuzzing ------------------------------------------------------------------
+
+_Parsed = TypeVar("_Parsed")
+
+
+def attempt(parse: Callable[[], _Parsed]) -> _Parsed | ProtocolError:
+    """What ``parse()`` returns, or the ProtocolError it raises (anything else escapes)."""
+    try:
+        return parse()
+    except ProtocolError as exc:
+        return exc
+
+
+def one_line(error: ProtocolError) -> bool:
+    """Whether an error reads as one short syslog line."""
+    return "\n" not in str(error) and len(str(error)) < 200

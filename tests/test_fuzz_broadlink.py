@@ -9,9 +9,6 @@ right AES key - so that the parsers behind them get hammered as well.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,23 +16,11 @@ from whitegoodsd.drivers.base import ProtocolError
 from whitegoodsd.protocols import broadlink
 from whitegoodsd.protocols.broadlink import Client, Control, Header, Session
 
-T = TypeVar("T")
+from conftest import attempt, one_line
 
 u16 = st.integers(0, 0xFFFF)
 i16 = st.integers(-0x8000, 0x7FFF)
 keys = st.binary(min_size=16, max_size=16)
-
-
-def attempt(parse: Callable[[], T]) -> T | ProtocolError:
-    """What ``parse()`` returns, or the ProtocolError it raises (anything else escapes)."""
-    try:
-        return parse()
-    except ProtocolError as exc:
-        return exc
-
-
-def one_line(error: ProtocolError) -> bool:
-    return "\n" not in str(error) and len(str(error)) < 200
 
 
 def sealed(data: bytes) -> bytes:

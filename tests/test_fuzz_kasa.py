@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,20 +18,9 @@ from hypothesis import strategies as st
 from whitegoodsd.drivers.base import ProtocolError, Reading
 from whitegoodsd.protocols import kasa
 
+from conftest import attempt, one_line
+
 LIMIT = 200  # small, so that the cap is reached often
-T = TypeVar("T")
-
-
-def attempt(parse: Callable[[], T]) -> T | ProtocolError:
-    """What ``parse()`` returns, or the ProtocolError it raises (anything else escapes)."""
-    try:
-        return parse()
-    except ProtocolError as exc:
-        return exc
-
-
-def one_line(error: ProtocolError) -> bool:
-    return "\n" not in str(error) and len(str(error)) < 200
 
 
 # Values as json.loads can produce them (ints it parses have at most 4,300 digits).
