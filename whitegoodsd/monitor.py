@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import cycle, drivers, outputs, state
+from whitegoodsd import cycle, drivers, outputs, schedule, state
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
 from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
@@ -176,9 +176,10 @@ class Monitor:
         self.stop()
 
     def interval(self, active: bool) -> float:
-        if active:
-            return self.config.monitor_interval
-        return self.config.monitor_interval_nothing_running
+        config = self.config
+        return schedule.next_interval(
+            active, config.monitor_interval, config.monitor_interval_nothing_running
+        )
 
     async def _sleep_until_next(self, started: float, active: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -260,12 +261,10 @@ class Monitor:
                 result.active = True
                 continue
             event = self._sampled(appliance, outcome, now)
-            if appliance.reading is not None and appliance.detector.is_high(outcome.power_mw):
+            if schedule.active_after(appliance.detector, outcome.power_mw):
                 result.active = True
             if event is not None:
                 result.events.append((appliance.name, event))
-        if any(a.detector.state is State.RUNNING for a in self.appliances):
-            result.active = True
         self.passes += 1
         self._save_state()
         self._publish()

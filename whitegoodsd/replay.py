@@ -1,0 +1,72 @@
+"""Replay: a recorded trace polled exactly as the daemon would poll the plug.
+
+Pure: a :class:`~whitegoodsd.trace.Trace` and the detection settings in, the
+events out.  The first poll reads the trace's first row; each next poll
+comes ``schedule.next_interval`` seconds later, by the monitor's own rule
+(the short interval while the appliance is active, the idle one otherwise).
+A poll where the trace has a gap fails (``Detector.missed``), a reading
+above ``max_plausible_mw`` is discarded as the monitor discards it, and
+every other reading goes to the same :class:`~whitegoodsd.detector.Detector`
+the daemon uses.  Times are seconds from the trace's first row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from whitegoodsd import schedule
+from whitegoodsd.detector import Detector, Event, Sample, Settings, State
+from whitegoodsd.trace import HOLD, Trace
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What the daemon would have said about one trace."""
+
+    events: tuple[Event, ...]
+    polls: int
+    failed: int  # polls that found a gap in the trace
+    discarded: int  # readings above max_plausible_mw
+    running_at_end: bool
+    duration: float  # seconds from the first row to the last
+
+
+def replay(
+    trace: Trace,
+    settings: Settings,
+    interval: float,
+    idle_interval: float,
+    *,
+    hold: float = HOLD,
+) -> Replay:
+    """Poll ``trace`` every ``interval`` s while active, ``idle_interval`` s otherwise."""
+    if not interval > 0 or not idle_interval > 0:
+        raise ValueError("poll intervals must be positive")
+    detector = Detector(settings)
+    events: list[Event] = []
+    polls = failed = discarded = 0
+    at, end = 0.0, trace.duration
+    while at <= end:
+        polls += 1
+        watts = trace.reading_at(at, hold)
+        power: int | None = None
+        if watts is None:
+            failed += 1
+            detector.missed()
+        else:
+            power = round(watts * 1000)
+            if not detector.is_plausible(power):
+                discarded += 1
+            event = detector.sample(Sample(power, at))
+            if event is not None:
+                events.append(event)
+        active = schedule.active_after(detector, power)
+        at += schedule.next_interval(active, interval, idle_interval)
+    return Replay(
+        events=tuple(events),
+        polls=polls,
+        failed=failed,
+        discarded=discarded,
+        running_at_end=detector.state is State.RUNNING,
+        duration=end,
+    )
