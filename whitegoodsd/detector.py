@@ -66,6 +66,43 @@ as if after ``window`` low samples.  A detector resumed in the Running state
 ``minsamples_finished`` fresh low samples, and ``finish_delay`` seconds of
 them, before it finishes.
 
+Two rules for real machines (both off by default, so the above is exact
+without them; the ``kind`` presets turn them on):
+
+* **Blips** (``max_blip`` seconds, 0: off).  A stretch of samples on the
+  other side of a run (a dip below the running threshold while a high run
+  builds up, a burst above the finished threshold while a low run counts
+  down) that lasts less than ``max_blip`` seconds, from its first sample to
+  its last, does not break the run: the run's time goes on through it, and
+  the run goes on when the blip ends.  A blip that lasts ``max_blip`` or
+  longer breaks the run as any other sample would have, from its first
+  sample.  A run is only complete on a sample of its own side.  This is how
+  a washer's tumbling pauses do not delay RUNNING, and a dryer's short
+  anti-crease bursts or a dishwasher's pump blips do not delay FINISHED,
+  at any poll interval: at 60 s a burst is one sample, at 5 s a few.
+* **The energy counter** (``energy_counter``).  A sample below the finished
+  threshold is not low when the plug's energy counter shows that the
+  appliance drew at least ``threshold_finished_mw`` on average since the
+  previous sample, counting the counter's last digit (1 Wh) as uncertain:
+  ``(total_wh - previous total_wh - 1) * 3600 / seconds >= threshold``.  It
+  counts as a sample in the dead band.  A poll that lands, time after time,
+  on the pauses of a drum turning in a steady rhythm reads a few watts; the
+  counter shows the turning in between.  Without a counter (or after a
+  missed poll, or a counter that went backwards) the rule says nothing.
+
+Inputs with these rules (a *blip* sample is one on the other side of a run
+that has not yet lasted ``max_blip``):
+
+==========================  ====================  ====================
+input                       high run              low run
+==========================  ====================  ====================
+high sample                 +1, time +step        blip, or 0
+low sample                  blip, or 0            +1, time +step
+low, counter shows power    blip, or 0            blip, or 0
+blip sample                 count kept, time +step (the run waits)
+blip lasting >= max_blip    0, from the blip's first sample
+==========================  ====================  ====================
+
 The cycle's statistics begin with the first sample of the high run that
 started it, and go on through every sample until FINISHED, which carries
 them as a ``CycleRecord``.  ``Detector.cycle`` (the open cycle, or while
@@ -115,6 +152,8 @@ class Settings:
     start_delay: float = 0.0  # seconds the high run must last
     finish_delay: float = 0.0  # seconds the low run must last
     max_plausible_mw: int | None = None  # readings above it are spikes; None: no filter
+    max_blip: float = 0.0  # seconds: shorter stretches on the other side keep a run; 0: off
+    energy_counter: bool = False  # the counter's average power can make a low sample not low
 
     @classmethod
     def original(cls, threshold_running_mw: int, minsamples: int) -> Settings:
@@ -145,6 +184,28 @@ class Event:
     cycle: CycleRecord | None = None  # FINISHED: what the cycle took
 
 
+@dataclass(frozen=True)
+class Run:
+    """A run of samples on one side of a threshold."""
+
+    count: int = 0  # samples on its side
+    lasted: float = 0.0  # seconds from its first sample to its latest
+    blip_since: float | None = None  # the first sample of a blip in progress
+
+    def advance(self, member: bool, step: float, at: float, max_blip: float) -> Run:
+        """The run after one more sample (``member``: on the run's side)."""
+        if member:
+            return Run(self.count + 1, self.lasted + step) if self.count else Run(1)
+        if self.count and max_blip > 0:
+            since = at if self.blip_since is None else self.blip_since
+            if at - since < max_blip:
+                return Run(self.count, self.lasted + step, since)
+        return Run()
+
+
+# Energy counters count in whole watt-hours: their last digit is uncertain.
+COUNTER_RESOLUTION_WH: Final = 1.0
+
 # state -> (the state it becomes, the event it logs); when is in _due().
 _TRANSITIONS: Final = {
     State.STOPPED: (State.RUNNING, EventKind.RUNNING),
@@ -166,11 +227,10 @@ class Detector:
         resumed = state is State.RUNNING
         # Runs as the original's ring would have them: all low at start, all
         # high for a detector resumed while running.
-        self._high_run = settings.window if resumed else 0
-        self._low_run = 0 if resumed else settings.window
-        self._high_for = 0.0  # seconds the current high run has lasted
-        self._low_for = 0.0
+        self._high = Run(settings.window) if resumed else Run()
+        self._low = Run() if resumed else Run(settings.window)
         self._last_at: float | None = None  # previous sample, None after a miss
+        self._last_total: float | None = None  # its energy counter
         self._cycle = cycle if resumed else None  # the open cycle, while Running
         self._pending = None if resumed else cycle  # a high run that may start one
 
@@ -204,6 +264,7 @@ class Detector:
     def missed(self) -> None:
         """Record a poll that gave no sample: nothing changes but the timing."""
         self._last_at = None
+        self._last_total = None
 
     def sample(self, sample: Sample) -> Event | None:
         """Record a reading; return the event it causes, if any.
@@ -215,17 +276,20 @@ class Detector:
             return None
         s = self.settings
         high = sample.power_mw >= s.threshold_running_mw
-        low = sample.power_mw < s.threshold_finished_mw
+        low = sample.power_mw < s.threshold_finished_mw and not self._counter_shows_power(sample)
         step = 0.0 if self._last_at is None else max(0.0, sample.at - self._last_at)
-        self._last_at = sample.at
-        self._high_for = self._high_for + step if high and self._high_run else 0.0
-        self._low_for = self._low_for + step if low and self._low_run else 0.0
-        self._high_run = self._high_run + 1 if high else 0
-        self._low_run = self._low_run + 1 if low else 0
-        self._count(sample, high=high, low=low)
+        self._last_at, self._last_total = sample.at, sample.total_wh
+        self._high = self._high.advance(high, step, sample.at, s.max_blip)
+        self._low = self._low.advance(low, step, sample.at, s.max_blip)
+        self._count(sample, high=high)
         if not self._due():
             return None
         self.state, kind = _TRANSITIONS[self.state]
+        # The other run is over (a no-op without blips: the sample broke it).
+        if kind is EventKind.RUNNING:
+            self._low = Run()
+        else:
+            self._high = Run()
         if kind is EventKind.RUNNING:
             self._cycle, self._pending = self._pending, None
             return Event(kind, sample.at)
@@ -237,20 +301,36 @@ class Detector:
         """Whether the latest sample completes the current state's transition."""
         s = self.settings
         if self.state is State.STOPPED:
-            return self._high_run >= s.minsamples and self._high_for >= s.start_delay
-        return self._low_run >= s.minsamples_finished and self._low_for >= s.finish_delay
+            run, count, delay = self._high, s.minsamples, s.start_delay
+        else:
+            run, count, delay = self._low, s.minsamples_finished, s.finish_delay
+        return run.blip_since is None and run.count >= count and run.lasted >= delay
 
-    def _count(self, sample: Sample, *, high: bool, low: bool) -> None:
+    def _counter_shows_power(self, sample: Sample) -> bool:
+        """Whether the energy counter says the appliance drew power since the last sample."""
+        if not self.settings.energy_counter or self._last_at is None:
+            return False
+        if sample.total_wh is None or self._last_total is None:
+            return False
+        seconds = sample.at - self._last_at
+        used_wh = sample.total_wh - self._last_total - COUNTER_RESOLUTION_WH
+        if seconds <= 0 or used_wh <= 0:
+            return False
+        return used_wh * 3600 * 1000 / seconds >= self.settings.threshold_finished_mw
+
+    def _count(self, sample: Sample, *, high: bool) -> None:
         """Add the sample to the open cycle, or to the high run that may start one."""
         power, at, total = sample.power_mw, sample.at, sample.total_wh
+        low = self._low.count > 0  # in a low run, blips included: where the cycle may end
         if self.state is State.RUNNING:
             if self._cycle is None:  # resumed without statistics: count from here
                 self._cycle = OpenCycle.begin(power, at, total)
             else:
                 self._cycle = self._cycle.add(power, at, total, low=low)
-        elif not high:
+        elif not self._high.count:
             self._pending = None
         elif self._pending is None:
-            self._pending = OpenCycle.begin(power, at, total)
+            if high:
+                self._pending = OpenCycle.begin(power, at, total)
         else:
             self._pending = self._pending.add(power, at, total, low=low)

@@ -8,10 +8,15 @@ A poll where the trace has a gap fails (``Detector.missed``), a reading
 above ``max_plausible_mw`` is discarded as the monitor discards it, and
 every other reading goes to the same :class:`~whitegoodsd.detector.Detector`
 the daemon uses.  Times are seconds from the trace's first row.
+
+Each sample carries the energy counter a plug would report, in whole
+watt-hours (as Kasa plugs count): the trace integrated up to the poll
+(``Trace.energy_at``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from whitegoodsd import schedule
@@ -37,15 +42,20 @@ def replay(
     interval: float,
     idle_interval: float,
     *,
+    start: float = 0.0,
     hold: float = HOLD,
 ) -> Replay:
-    """Poll ``trace`` every ``interval`` s while active, ``idle_interval`` s otherwise."""
+    """Poll ``trace`` every ``interval`` s while active, ``idle_interval`` s otherwise.
+
+    The first poll is at ``start`` seconds into the trace, as if the daemon
+    had started then.
+    """
     if not interval > 0 or not idle_interval > 0:
         raise ValueError("poll intervals must be positive")
     detector = Detector(settings)
     events: list[Event] = []
     polls = failed = discarded = 0
-    at, end = 0.0, trace.duration
+    at, end = start, trace.duration
     while at <= end:
         polls += 1
         watts = trace.reading_at(at, hold)
@@ -57,7 +67,8 @@ def replay(
             power = round(watts * 1000)
             if not detector.is_plausible(power):
                 discarded += 1
-            event = detector.sample(Sample(power, at))
+            total = math.floor(trace.energy_at(at))
+            event = detector.sample(Sample(power, at, float(total)))
             if event is not None:
                 events.append(event)
         active = schedule.active_after(detector, power)

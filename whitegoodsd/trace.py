@@ -11,6 +11,9 @@ row in the ``HOLD`` seconds before it fails, as a poll of a plug that does
 not answer.  Traces sampled every 1-6 s with a few dropped rows poll as a
 plug that always answers; a gap of minutes polls as an outage.
 
+A plug's energy counter is not recorded: ``energy_at`` is what a counter
+would have read, the rows integrated as they hold (gaps add nothing).
+
 Reading is bounded: at most ``MAX_ROWS`` rows and ``MAX_LINE`` characters a
 line; anything else is a :class:`TraceError` naming ``FILE:LINE``.
 """
@@ -21,7 +24,7 @@ import bisect
 import math
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HEADER = "seconds,watts"
@@ -42,6 +45,14 @@ class Trace:
     name: str
     seconds: array[float]
     watts: array[float]
+    energy: array[float] = field(init=False, repr=False, compare=False)  # Wh at each row
+
+    def __post_init__(self) -> None:
+        energy: array[float] = array("d", [0.0])
+        for i in range(1, len(self.seconds)):
+            held = min(self.seconds[i] - self.seconds[i - 1], HOLD)
+            energy.append(energy[-1] + max(0.0, self.watts[i - 1]) * held / 3600)
+        object.__setattr__(self, "energy", energy)
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -57,6 +68,14 @@ class Trace:
         if index < 0 or at - self.seconds[index] > hold:
             return None
         return self.watts[index]
+
+    def energy_at(self, at: float) -> float:
+        """Watt-hours used from the first row to ``at``, as an energy counter would count."""
+        index = bisect.bisect_right(self.seconds, at) - 1
+        if index < 0:
+            return 0.0
+        held = min(at - self.seconds[index], HOLD)
+        return self.energy[index] + max(0.0, self.watts[index]) * held / 3600
 
 
 def parse(lines: Iterable[str], name: str = "<trace>") -> Trace:
