@@ -1,4 +1,4 @@
-"""The detector's rules for real machines: blips (max_blip) and the energy counter.
+"""The detector's rules for real machines: blips (max_dip, max_burst) and the energy counter.
 
 Table-driven like test_detector_features: timed polls in, timed events out.
 Without the keys set, test_detector's model check holds; here each row shows
@@ -36,23 +36,23 @@ def with_(**keys: object) -> Settings:
             id="control: a dip restarts start_delay",
         ),
         pytest.param(
-            with_(start_delay=60, max_blip=30), every(10, ON, ON, OFF, ON, ON, ON, ON),
+            with_(start_delay=60, max_dip=30), every(10, ON, ON, OFF, ON, ON, ON, ON),
             [(70, R)],  # time runs on through the dip: 60 s from 10 s
-            id="a dip shorter than max_blip does not",
+            id="a dip shorter than max_dip does not",
         ),
         pytest.param(
-            with_(start_delay=60, max_blip=30), every(10, ON, OFF, OFF, OFF, ON, ON, ON),
+            with_(start_delay=60, max_dip=30), every(10, ON, OFF, OFF, OFF, ON, ON, ON),
             [(70, R)],  # OFF from 20 to 40 s lasts 20 s (< 30): a blip
-            id="a dip of three samples within max_blip is a blip",
+            id="a dip of three samples within max_dip is a blip",
         ),
         pytest.param(
-            with_(start_delay=60, max_blip=30),
+            with_(start_delay=60, max_dip=30),
             every(10, ON, OFF, OFF, OFF, OFF, ON, ON, ON, ON, ON, ON, ON),
             [(120, R)],  # OFF from 20 to 50 s lasts 30 s: the run breaks; ON again from 60 s
-            id="a dip of max_blip or longer breaks the run",
+            id="a dip of max_dip or longer breaks the run",
         ),
         pytest.param(
-            with_(start_delay=20, max_blip=30), every(10, ON, OFF, OFF, ON),
+            with_(start_delay=20, max_dip=30), every(10, ON, OFF, OFF, ON),
             [(40, R)],  # 20 s had passed at 30 s, but on a dip
             id="a run completes only on a sample of its own side",
         ),
@@ -62,38 +62,39 @@ def with_(**keys: object) -> Settings:
             id="control: a burst restarts finish_delay",
         ),
         pytest.param(
-            with_(finish_delay=120, max_blip=20), every(5, ON, *[OFF] * 10, ON, *[OFF] * 30),
+            with_(finish_delay=120, max_burst=20), every(5, ON, *[OFF] * 10, ON, *[OFF] * 30),
             [(5, R), (130, F)],  # an anti-crease burst: the low run from 10 s goes on
-            id="a burst shorter than max_blip does not",
+            id="a burst shorter than max_burst does not",
         ),
         pytest.param(
-            with_(finish_delay=120, max_blip=20), every(5, ON, *[OFF] * 10, *[ON] * 5, *[OFF] * 30),
+            with_(finish_delay=120, max_burst=20),
+            every(5, ON, *[OFF] * 10, *[ON] * 5, *[OFF] * 30),
             [(5, R), (205, F)],  # ON from 60 to 80 s lasts 20 s: it runs again
-            id="a burst of max_blip or longer breaks the low run",
+            id="a burst of max_burst or longer breaks the low run",
         ),
         pytest.param(
-            with_(finish_delay=120, max_blip=20), every(60, ON, OFF, ON, OFF, OFF),
+            with_(finish_delay=120, max_burst=20), every(60, ON, OFF, ON, OFF, OFF),
             [(60, R), (240, F)],  # at 60 s a burst is one sample: a blip
             id="a single sample is always a blip",
         ),
         pytest.param(
-            with_(finish_delay=120, max_blip=20), every(60, ON, OFF, ON, ON, OFF, OFF, OFF),
+            with_(finish_delay=120, max_burst=20), every(60, ON, OFF, ON, ON, OFF, OFF, OFF),
             [(60, R), (420, F)],  # ON at 180 and 240 s: lasted 60 s
             id="two samples a poll apart are no blip at 60 s",
         ),
         pytest.param(
-            with_(finish_delay=60, max_blip=20), every(5, ON, OFF, BAND, *[OFF] * 13),
+            with_(finish_delay=60, max_burst=20), every(5, ON, OFF, BAND, *[OFF] * 13),
             [(5, R), (70, F)],  # the dead band is the other side of a low run too
             id="a dead-band sample is a blip of a low run",
         ),
         pytest.param(
-            with_(finish_delay=60, max_blip=20),
+            with_(finish_delay=60, max_burst=20),
             [Step(5, ON), Step(5, OFF), Step(5, ON), Step(3600, MISS), *every(5, *[OFF] * 13)],
             [(5, R), (3675, F)],  # 5 s before the outage, 55 s after: nothing in it
             id="an outage adds nothing to a run, blip or not",
         ),
         pytest.param(
-            with_(finish_delay=60, max_blip=20), every(5, ON, *[OFF] * 13),
+            with_(finish_delay=60, max_burst=20), every(5, ON, *[OFF] * 13),
             [(5, R), (70, F)],  # the RUNNING sample does not continue the low run before it
             id="a transition ends the other run",
         ),
@@ -152,7 +153,7 @@ def test_two_watt_hours_in_a_minute_are_power() -> None:
 
 
 def test_a_blip_does_not_start_the_cycle_statistics_over() -> None:
-    detector = Detector(with_(start_delay=60, max_blip=30))
+    detector = Detector(with_(start_delay=60, max_dip=30))
     events = feed(detector, every(10, ON, OFF, ON, ON, ON, ON, ON, OFF, *[OFF] * 3))
     assert [kind for _, kind in events] == [R, F]
     assert detector.state is State.STOPPED
@@ -175,3 +176,16 @@ def test_keys_off_the_counter_changes_nothing(
         total += grow
         event = detector.sample(Sample(power, float(at), total))
         assert ([event.kind.value] if event else []) == model.poll(power)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        pytest.param(with_(start_delay=20, finish_delay=20, max_dip=30), [(30, R), (100, F)]),
+        pytest.param(with_(start_delay=20, finish_delay=20, max_burst=30), [(50, R), (80, F)]),
+    ],
+)
+def test_dips_and_bursts_are_separate_keys(settings: Settings, expected: list[Timed]) -> None:
+    # ON 10, OFF 20, ON 30..50, OFF 60, ON 70, OFF 80..
+    steps = every(10, ON, OFF, ON, ON, ON, OFF, ON, OFF, OFF, OFF, OFF)
+    assert feed(Detector(settings), steps) == expected

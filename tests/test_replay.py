@@ -88,8 +88,10 @@ def test_replay_prints_events_with_cycle_figures(
     assert "kind generic; polled every 30 s while active, 60 s idle" in lines[0]
     events = [line.split() for line in lines[1:]]
     assert [e[3] for e in events] == ["RUNNING", "FINISHED"]
-    # The energy comes from the counter the replay gives each sample.
-    assert lines[2].endswith("Ran 1:00:00, used 1.500 kWh, peak 1,500 W.")
+    # The energy comes from the counter the replay gives each sample; that
+    # counter still shows the load at the first 1 W reading, so the cycle ends
+    # one poll (30 s) later.
+    assert lines[2].endswith("Ran 1:00:30, used 1.500 kWh, peak 1,500 W.")
 
 
 def test_replay_json(cycle_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:

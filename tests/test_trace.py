@@ -48,11 +48,20 @@ def test_bad_traces_name_the_line(text: str, message: str) -> None:
 
 
 def test_a_row_holds_until_the_next_for_at_most_hold_seconds() -> None:
+    assert trace.HOLD == 30
     got = parse("seconds,watts\n0,10\n30,20\n200,30\n")
-    assert [got.reading_at(t) for t in (0, 29, 30, 90, 91, 199, 200, 260, 261)] == [
+    assert [got.reading_at(t) for t in (0, 29, 30, 60, 61, 199, 200, 230, 231)] == [
         10, 10, 20, 20, None, None, 30, 30, None,
     ]  # fmt: skip
     assert got.reading_at(-1) is None
+
+
+def test_the_energy_a_counter_would_have_counted() -> None:
+    got = parse("seconds,watts\n0,3600\n30,7200\n200,-5\n")
+    # 3600 W for 30 s, 7200 W held 30 s (then the gap adds nothing), no negative energy.
+    assert [got.energy_at(t) for t in (-1, 0, 15, 30, 45, 60, 199, 200, 400)] == [
+        0, 0, 15, 30, 60, 90, 90, 90, 90,
+    ]  # fmt: skip
 
 
 def test_rows_written_by_record_read_back(tmp_path: Path) -> None:

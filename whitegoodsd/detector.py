@@ -69,38 +69,42 @@ them, before it finishes.
 Two rules for real machines (both off by default, so the above is exact
 without them; the ``kind`` presets turn them on):
 
-* **Blips** (``max_blip`` seconds, 0: off).  A stretch of samples on the
-  other side of a run (a dip below the running threshold while a high run
-  builds up, a burst above the finished threshold while a low run counts
-  down) that lasts less than ``max_blip`` seconds, from its first sample to
-  its last, does not break the run: the run's time goes on through it, and
-  the run goes on when the blip ends.  A blip that lasts ``max_blip`` or
+* **Blips** (``max_dip`` and ``max_burst`` seconds, 0: off).  A *dip* is a
+  stretch of samples below the running threshold inside a high run that is
+  building up to RUNNING; a *burst* is a stretch at or above the finished
+  threshold inside a low run counting down to FINISHED.  One that lasts
+  less than ``max_dip`` (``max_burst``) seconds, from its first sample to
+  its last, is a blip: it does not break the run, whose time goes on
+  through it, and the run goes on when the blip ends.  One that lasts
   longer breaks the run as any other sample would have, from its first
-  sample.  A run is only complete on a sample of its own side.  This is how
-  a washer's tumbling pauses do not delay RUNNING, and a dryer's short
-  anti-crease bursts or a dishwasher's pump blips do not delay FINISHED,
-  at any poll interval: at 60 s a burst is one sample, at 5 s a few.
-* **The energy counter** (``energy_counter``).  A sample below the finished
-  threshold is not low when the plug's energy counter shows that the
-  appliance drew at least ``threshold_finished_mw`` on average since the
+  sample.  A run is only complete on a sample of its own side.  A single
+  sample lasts 0 s, so at a long poll interval every dip or burst seen in
+  one poll is a blip.  This is how a washer's tumbling pauses do not delay
+  RUNNING, and a dryer's short anti-crease bursts or a dishwasher's pump
+  blips do not delay FINISHED, at any poll interval.
+* **The energy counter** (``energy_counter``).  A sample counts as at
+  least the average power that the plug's energy counter proves since the
   previous sample, counting the counter's last digit (1 Wh) as uncertain:
-  ``(total_wh - previous total_wh - 1) * 3600 / seconds >= threshold``.  It
-  counts as a sample in the dead band.  A poll that lands, time after time,
-  on the pauses of a drum turning in a steady rhythm reads a few watts; the
-  counter shows the turning in between.  Without a counter (or after a
-  missed poll, or a counter that went backwards) the rule says nothing.
+  ``(total_wh - previous total_wh - 1) * 3600 / seconds`` watts, when that
+  is more than the reading.  A poll that lands, time after time, on the
+  pauses of a drum turning in a steady rhythm reads a few watts; the
+  counter shows the turning in between, so the run is not taken for rest
+  (nor the rest for a start).  Without a counter, after a missed poll, or
+  when the counter went backwards or jumped beyond ``max_plausible_mw``, the
+  rule says nothing.  At short intervals one watt-hour is a lot of power, so
+  the rule only speaks at long ones.
 
-Inputs with these rules (a *blip* sample is one on the other side of a run
-that has not yet lasted ``max_blip``):
+Inputs with these rules (a sample is high or low by the larger of its
+reading and what the counter proves; a *blip* sample is one on the other side
+of a run, in a stretch that has not yet lasted ``max_dip`` or ``max_burst``):
 
 ==========================  ====================  ====================
 input                       high run              low run
 ==========================  ====================  ====================
 high sample                 +1, time +step        blip, or 0
 low sample                  blip, or 0            +1, time +step
-low, counter shows power    blip, or 0            blip, or 0
 blip sample                 count kept, time +step (the run waits)
-blip lasting >= max_blip    0, from the blip's first sample
+blip lasting the maximum    0, from the blip's first sample
 ==========================  ====================  ====================
 
 The cycle's statistics begin with the first sample of the high run that
@@ -152,7 +156,8 @@ class Settings:
     start_delay: float = 0.0  # seconds the high run must last
     finish_delay: float = 0.0  # seconds the low run must last
     max_plausible_mw: int | None = None  # readings above it are spikes; None: no filter
-    max_blip: float = 0.0  # seconds: shorter stretches on the other side keep a run; 0: off
+    max_dip: float = 0.0  # seconds: shorter dips keep a high run (before RUNNING); 0: off
+    max_burst: float = 0.0  # seconds: shorter bursts keep a low run (before FINISHED); 0: off
     energy_counter: bool = False  # the counter's average power can make a low sample not low
 
     @classmethod
@@ -240,6 +245,14 @@ class Detector:
         Stopped of the high run that may start one (None if there is none)."""
         return self._cycle if self.state is State.RUNNING else self._pending
 
+    @property
+    def starting(self) -> bool:
+        """Whether a run of high samples, which may start a cycle, is under way.
+
+        Without blips or the counter this is "the latest sample was high".
+        """
+        return self.state is State.STOPPED and self._high.count > 0
+
     def reconfigured(self, settings: Settings) -> Detector:
         """The detector to use after a reload: this one if nothing changed.
 
@@ -275,12 +288,13 @@ class Detector:
             self.missed()
             return None
         s = self.settings
-        high = sample.power_mw >= s.threshold_running_mw
-        low = sample.power_mw < s.threshold_finished_mw and not self._counter_shows_power(sample)
+        power = max(sample.power_mw, self._counter_mw(sample))
+        high = power >= s.threshold_running_mw
+        low = power < s.threshold_finished_mw
         step = 0.0 if self._last_at is None else max(0.0, sample.at - self._last_at)
         self._last_at, self._last_total = sample.at, sample.total_wh
-        self._high = self._high.advance(high, step, sample.at, s.max_blip)
-        self._low = self._low.advance(low, step, sample.at, s.max_blip)
+        self._high = self._high.advance(high, step, sample.at, s.max_dip)
+        self._low = self._low.advance(low, step, sample.at, s.max_burst)
         self._count(sample, high=high)
         if not self._due():
             return None
@@ -306,17 +320,18 @@ class Detector:
             run, count, delay = self._low, s.minsamples_finished, s.finish_delay
         return run.blip_since is None and run.count >= count and run.lasted >= delay
 
-    def _counter_shows_power(self, sample: Sample) -> bool:
-        """Whether the energy counter says the appliance drew power since the last sample."""
+    def _counter_mw(self, sample: Sample) -> int:
+        """The least average power the energy counter proves since the last sample (0: none)."""
         if not self.settings.energy_counter or self._last_at is None:
-            return False
+            return 0
         if sample.total_wh is None or self._last_total is None:
-            return False
+            return 0
         seconds = sample.at - self._last_at
         used_wh = sample.total_wh - self._last_total - COUNTER_RESOLUTION_WH
         if seconds <= 0 or used_wh <= 0:
-            return False
-        return used_wh * 3600 * 1000 / seconds >= self.settings.threshold_finished_mw
+            return 0
+        average = round(used_wh * 3600 * 1000 / seconds)
+        return average if self.is_plausible(average) else 0
 
     def _count(self, sample: Sample, *, high: bool) -> None:
         """Add the sample to the open cycle, or to the high run that may start one."""

@@ -3,8 +3,10 @@
 The monitor polls on a fixed-rate schedule: the next pass starts
 ``monitor_interval`` seconds after this one started while anything is
 active, else ``monitor_interval_nothing_running`` seconds after; the first
-pass runs at once.  An appliance is active after a poll that failed, a
-plausible reading at or above its running threshold, or while it runs.
+pass runs at once.  An appliance is active after a poll that failed, while it
+runs, and after a plausible reading while a run of high samples that may
+start a cycle is under way (a reading at or above its running threshold;
+with ``max_dip``, also a short dip inside such a run).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def active_after(detector: Detector, power_mw: int | None) -> bool:
     """
     if power_mw is None or detector.state is State.RUNNING:
         return True
-    return detector.is_plausible(power_mw) and detector.is_high(power_mw)
+    return detector.is_plausible(power_mw) and detector.starting
 
 
 def next_interval(active: bool, interval: float, idle_interval: float) -> float:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HEADER = "seconds,watts"
-HOLD = 60.0  # seconds a row stands for the plug's reading, at most
+HOLD = 30.0  # seconds a row stands for the plug's reading, at most
 MAX_ROWS = 5_000_000  # about eight weeks at one row a second
 MAX_LINE = 200
 MAX_WATTS = 1e6  # no household plug reads a megawatt: a corrupt row
