@@ -7,7 +7,8 @@ comes ``schedule.next_interval`` seconds later, by the monitor's own rule
 Every poll's outcome goes to the daemon's own per-appliance
 :class:`~whitegoodsd.tracker.Tracker`: a poll where the trace has a gap
 fails, a reading above ``max_plausible_mw`` is discarded, and every other
-reading goes to the same :class:`~whitegoodsd.detector.Detector`.  Times are seconds from the trace's first row.
+reading goes to the same :class:`~whitegoodsd.detector.Detector`.  Times
+are seconds from the trace's first row.
 
 Each sample carries the energy counter a plug would report, in whole
 watt-hours (as Kasa plugs count): the trace integrated up to the poll
