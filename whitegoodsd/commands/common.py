@@ -13,10 +13,10 @@ import math
 import sys
 from dataclasses import dataclass
 
-from whitegoodsd import presets
+from whitegoodsd import exits, presets
 from whitegoodsd.detector import Settings
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = exits.OK, exits.FAILURE, exits.USAGE
 
 
 @dataclass(frozen=True)
