@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import cycle, drivers, outputs, state
+from whitegoodsd import cycle, drivers, notices, outputs, state
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
 from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
@@ -118,7 +118,7 @@ class Monitor:
         self._state_failing = False
         if config.state_file:
             self._restore(config.state_file)
-        self.outputs: list[outputs.Output] = outputs.build(config)
+        self.outputs: list[outputs.Output] = outputs.build(config, self.log)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
         self._reload_requested = False
@@ -210,8 +210,7 @@ class Monitor:
         await self._close_retired()
         for appliance in self.appliances:
             await appliance.driver.close()
-        for output in self.outputs:
-            output.close()
+        await outputs.aclose(self.outputs)
 
     # -- one pass -------------------------------------------------------------
 
@@ -288,6 +287,7 @@ class Monitor:
         if appliance.failures >= self.config.unreachable_after:
             appliance.unreachable = True
             self.log.warning("%s is UNREACHABLE.", appliance.name)
+            self._tell(appliance.name, notices.UNREACHABLE, reason=str(error))
 
     def _sampled(self, appliance: Appliance, reading: Reading, now: float) -> Event | None:
         appliance.reading = reading
@@ -296,6 +296,7 @@ class Monitor:
         if appliance.unreachable:
             appliance.unreachable = False
             self.log.info("%s is REACHABLE.", appliance.name)
+            self._tell(appliance.name, notices.REACHABLE, at=now)
         self.log.debug(
             "%s current usage is %s mW; threshold is %s mW",
             appliance.name,
@@ -319,14 +320,24 @@ class Monitor:
             return None
         if event.kind is EventKind.RUNNING:
             self.log.info("%s is RUNNING.", appliance.name)
+            self._tell(appliance.name, notices.RUNNING, at=now)
         else:
             appliance.cycles += 1
             appliance.last_cycle = event.cycle or appliance.last_cycle
             figures = f" {cycle.summary(event.cycle)}" if event.cycle else ""
             self.log.info("%s is FINISHED.%s", appliance.name, figures)
+            self._tell(appliance.name, notices.FINISHED, at=now, record=event.cycle)
         for listener in self.listeners:
             listener(appliance.name, event)
         return event
+
+    def _tell(
+        self, name: str, kind: str, *, at: float | None = None,
+        record: CycleRecord | None = None, reason: str | None = None,
+    ) -> None:  # fmt: skip
+        """Hand the event just logged to the outputs that act on events."""
+        at = self.wallclock() if at is None else at
+        outputs.tell(self.outputs, notices.Notice(name, kind, at, record, reason), self.log)
 
     # -- the state file -------------------------------------------------------
 
@@ -425,13 +436,11 @@ class Monitor:
             appliances.append(previous)
         self._retired.extend(a.driver for a in old.values())
         self.appliances = appliances
-        for output in self.outputs:
-            output.close()
         if new.state_file != self.config.state_file:
             self._saved_state = None
         self.config = new
         if self.on_reload is not None:
             self.on_reload(new)
-        self.outputs = outputs.build(new)
+        self.outputs = outputs.rebuild(self.outputs, new, self.log)
         self.log.info("Reloaded %s: %d appliance(s).", new.path, len(new.appliances))
         return True
