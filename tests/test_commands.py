@@ -22,7 +22,7 @@ from kasa_plug import DRYER, KasaTestPlug, ProfilePower
 from test_cycles_end_to_end import FakeClock, load_config, replay
 
 from whitegoodsd import config as configuration
-from whitegoodsd import notices
+from whitegoodsd import messages, notices
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.notices import Notice
 from whitegoodsd.outputs import commands
@@ -374,7 +374,7 @@ def test_a_slow_command_while_events_keep_coming(tmp_path: Path) -> None:
 
     run(main())
     ran = out.read_text().splitlines()
-    assert ran == [notices.iso_time(AT + n) for n in range(commands.QUEUE_LIMIT)]
+    assert ran == [messages.iso_time(AT + n) for n in range(commands.QUEUE_LIMIT)]
     assert sum(t.startswith("on_running for WASHER: exit status 0") for t in lines.texts) == 1
 
 

@@ -39,15 +39,15 @@ def test_the_original_sample_loads(tmp_path: Path) -> None:
     assert config.monitor_interval_nothing_running == 900
     assert config.log_debug is True
     first, second = config.appliances
-    assert (first.name, first.host, first.port, first.driver) == (
+    assert (first.name, first.plug.host, first.plug.port, first.plug.driver) == (
         "APPLIANCE1",
         "10.0.0.1",
         None,
         "kasa",
     )
-    assert (first.threshold_running_mw, first.minsamples) == (4000, 3)
-    assert (first.threshold_finished_mw, first.minsamples_finished) == (4000, 3)
-    assert (second.threshold_running_mw, second.minsamples) == (2000, 5)
+    assert (first.settings.threshold_running_mw, first.settings.minsamples) == (4000, 3)
+    assert (first.settings.threshold_finished_mw, first.settings.minsamples_finished) == (4000, 3)
+    assert (second.settings.threshold_running_mw, second.settings.minsamples) == (2000, 5)
 
 
 def test_case_insensitive_sections_and_trimmed_names() -> None:
@@ -59,8 +59,8 @@ def test_case_insensitive_sections_and_trimmed_names() -> None:
         "x.ini",
     )
     washer, dryer = config.appliances
-    assert washer.name == "washer" and washer.port == 9998
-    assert (dryer.host, dryer.port) == ("fe80::1", 80)
+    assert washer.name == "washer" and washer.plug.port == 9998
+    assert (dryer.plug.host, dryer.plug.port) == ("fe80::1", 80)
 
 
 def test_extensions_and_literal_percent() -> None:
@@ -79,7 +79,10 @@ def test_extensions_and_literal_percent() -> None:
     assert config.textfile == "/var/lib/x/100%.prom"
     assert config.monitor_interval == 0.5
     appliance = config.appliances[0]
-    assert (appliance.threshold_finished_mw, appliance.minsamples_finished) == (1000, 10)
+    assert (appliance.settings.threshold_finished_mw, appliance.settings.minsamples_finished) == (
+        1000,
+        10,
+    )
 
 
 BAD = """\
@@ -158,7 +161,6 @@ def test_unknown_keys_warn_with_a_suggestion() -> None:
     [
         ("", "x.ini:1: [whitegoodsd]: section is missing"),
         ("[whitegoodsd]\n", "x.ini:1: [whitegoodsd] appliances: required key is missing"),
-        ("[whitegoodsd]\nappliances= , \n", "names no appliance"),
         ("key=1\n[whitegoodsd]\nappliances=A\n", "x.ini:1: key: key outside any section"),
         ("[whitegoodsd\nappliances=A\n", "x.ini:1: malformed section header"),
     ],
@@ -166,6 +168,33 @@ def test_unknown_keys_warn_with_a_suggestion() -> None:
 def test_broken_files(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse(text, "x.ini")
+
+
+@pytest.mark.parametrize("value", ["", " , "])
+def test_an_empty_appliance_list_is_a_warning_and_watches_nothing(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "idle.ini"
+    path.write_text(f"[whitegoodsd]\nmonitor_interval = 5\nappliances ={value}\n")
+    config = load(str(path))
+    assert config.appliances == ()
+    assert config.monitor_interval == 5
+    assert [str(w) for w in config.warnings] == [
+        f"{path}:3: [whitegoodsd] appliances: names no appliance: "
+        "nothing is watched until one is added"
+    ]
+    assert cli.main(["--check-config", "-c", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}: OK, 0 appliance(s)\n")
+    assert err == f"{config.warnings[0]} (warning)\n"
+    # Nothing to poll is not a failure.
+    assert cli.main(["--once", "-c", str(path)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_sections_of_an_empty_list_are_still_checked_when_named() -> None:
+    with pytest.raises(ConfigError, match=r"no section \[A\] for 'A'"):
+        parse("[whitegoodsd]\nappliances = , A\n", "x.ini")
 
 
 def test_log_debug_only_for_exactly_one() -> None:

@@ -2,7 +2,10 @@
 
 Every file the original daemon accepted loads with the same meaning.  Keys are
 described by the tables ``GLOBAL_KEYS`` and ``APPLIANCE_KEYS``: a key is
-added by adding a row (and a field of the matching dataclass).  Errors name
+added by adding a row (and a field of the matching dataclass).  Each plug
+family adds the keys of its own ``OPTIONS`` (drivers/base.py) to the sections
+of its appliances; an option marked ``shared`` may also be set in
+``[whitegoodsd]`` as the default for every appliance.  Errors name
 ``FILE:LINE: [SECTION] key: message``; unknown keys and unused sections are
 warnings, because the original ignored them.
 """
@@ -16,10 +19,14 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from whitegoodsd import ini, notices
+from whitegoodsd import ini, messages, notices
 from whitegoodsd.detector import Settings
+from whitegoodsd.drivers.base import format_address, split_host_port
+
+if TYPE_CHECKING:
+    from whitegoodsd.drivers.base import Driver
 
 DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
@@ -53,7 +60,7 @@ class Notifications:
     on_reachable: str | None = None
     notify: tuple[str, ...] = ()  # Apprise URLs
     notify_events: tuple[str, ...] = (notices.FINISHED,)
-    notify_template: str = notices.DEFAULT_TEMPLATE
+    notify_template: str = messages.DEFAULT_TEMPLATE
     quiet_hours: tuple[int, int] | None = None  # minutes after midnight: from, until
     remind_every: float = 0.0  # seconds; 0: no reminders
     remind_times: int = 3
@@ -65,38 +72,35 @@ class Notifications:
 
 
 @dataclass(frozen=True)
+class PlugConfig:
+    """Where an appliance's plug is and how to speak to it."""
+
+    driver: str  # the family's name
+    host: str  # for families reached by address; a topic for pushed ones
+    port: int | None = None  # None: the family's default
+    options: tuple[tuple[str, Any], ...] = ()  # the family's own keys, by name
+
+    @property
+    def family(self) -> type[Driver]:
+        from whitegoodsd import drivers
+
+        return drivers.get(self.driver)
+
+    def option(self, name: str) -> Any:
+        return dict(self.options).get(name)
+
+    def __str__(self) -> str:
+        return format_address(self.host, self.port)
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     """One appliance: its plug and how to tell that it runs."""
 
     name: str  # exactly as written in ``appliances =``
-    host: str
-    port: int | None  # None: the driver's default
-    driver: str
-    threshold_running_mw: int
-    minsamples: int
-    threshold_finished_mw: int
-    minsamples_finished: int
-    start_delay: float = 0.0
-    finish_delay: float = 0.0
-    max_plausible_mw: int | None = DEFAULT_MAX_PLAUSIBLE_MW  # None: no spike filter
+    plug: PlugConfig
+    settings: Settings
     notifications: Notifications = Notifications()
-
-    @property
-    def settings(self) -> Settings:
-        return Settings(
-            self.threshold_running_mw,
-            self.minsamples,
-            self.threshold_finished_mw,
-            self.minsamples_finished,
-            self.start_delay,
-            self.finish_delay,
-            self.max_plausible_mw,
-        )
-
-    @property
-    def plug(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port is None else f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class Config:
     unreachable_after: int = 3
     textfile: str | None = None
     state_file: str | None = None
+    shared: tuple[tuple[str, Any], ...] = ()  # family options set in [whitegoodsd]
     command_timeout: float = 60.0
     notifications: Notifications = Notifications()  # the defaults for every appliance
     warnings: tuple[ini.Problem, ...] = field(default=(), compare=False)
@@ -173,34 +178,6 @@ def _optional_path(text: str) -> str | None:
     return os.path.abspath(text) if text else None
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT``."""
-    text = text.strip()
-    if not text:
-        raise ValueError("expected HOST or HOST:PORT")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or not host:
-            raise ValueError(f"unclosed '[' in {text!r}")
-        if not rest:
-            return host, None
-        if not rest.startswith(":"):
-            raise ValueError(f"expected ':PORT' after ']' in {text!r}")
-        return host, _port(rest[1:])
-    if text.count(":") > 1:
-        return text, None  # a bare IPv6 address
-    host, sep, port = text.partition(":")
-    if not host:
-        raise ValueError(f"missing host in {text!r}")
-    return host, _port(port) if sep else None
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"expected a port from 1 to 65535, got {text!r}")
-    return int(text)
-
-
 def _syslog_address(text: str) -> str | tuple[str, int]:
     if text.startswith("/"):
         return text
@@ -216,10 +193,26 @@ def _facility(text: str) -> int:
 
 
 def _appliance_names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise ValueError("names no appliance")
-    return names
+    # An empty list is allowed (a warning, in parse): the daemon then idles,
+    # which lets a packaged default file start a service that watches nothing.
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _families() -> dict[str, type[Driver]]:
+    from whitegoodsd import drivers
+
+    return drivers.registry()
+
+
+def shared_keys() -> dict[str, Key]:
+    """The family options that may be set in [whitegoodsd] as defaults."""
+    return {
+        o.name: Key(o.parse) for family in _families().values() for o in family.OPTIONS if o.shared
+    }
+
+
+def family_keys(family: type[Driver]) -> dict[str, Key]:
+    return {o.name: Key(o.parse, o.required, o.default) for o in family.OPTIONS}
 
 
 def _driver(text: str) -> str:
@@ -259,8 +252,8 @@ def _urls(text: str) -> tuple[str, ...]:
 def _events(text: str) -> tuple[str, ...]:
     names = tuple(n.upper() for n in re.split(r"[\s,]+", text) if n)
     for name in names:
-        if name not in notices.KINDS:
-            raise ValueError(f"unknown event {name!r} (known: {', '.join(notices.KINDS)})")
+        if name not in notices.EVENT_KINDS:
+            raise ValueError(f"unknown event {name!r} (known: {', '.join(notices.EVENT_KINDS)})")
     return names
 
 
@@ -323,7 +316,7 @@ GLOBAL_KEYS: Mapping[str, Key] = {
 }
 
 APPLIANCE_KEYS: Mapping[str, Key] = {
-    "smartplug": Key(split_host_port, required=True),
+    "smartplug": Key(str, required=True),  # parsed by the family: parse_smartplug()
     "driver": Key(_driver, default="kasa"),
     "threshold_running_mw": Key(_milliwatts, required=True),
     "minsamples": Key(_count, required=True),
@@ -397,14 +390,17 @@ def parse(text: str, path: str) -> Config:
     if main is None:
         reader.problems.append(ini.Problem(path, 1, MAIN_SECTION, None, "section is missing"))
         raise ConfigError(reader.problems, reader.warnings)
-    settings = reader.values(main, GLOBAL_KEYS)
+    settings = reader.values(main, {**GLOBAL_KEYS, **shared_keys()})
+    shared: dict[str, Any] = {}
+    if settings is not None:
+        for key in shared_keys():
+            value = settings.pop(key)
+            if key in main.entries:
+                shared[key] = value
     defaults = _notifications(settings, main, Notifications()) if settings else Notifications()
     names: tuple[str, ...] = settings["appliances"] if settings else ()
     if settings is None and "appliances" in main.entries:
-        try:
-            names = _appliance_names(main.entries["appliances"].value)
-        except ValueError:
-            names = ()
+        names = _appliance_names(main.entries["appliances"].value)
     appliances = []
     seen: dict[str, str] = {}
     for name in names:
@@ -417,11 +413,19 @@ def parse(text: str, path: str) -> Config:
         if section is None:
             reader._error(where, main.name, "appliances", f"no section [{name}] for {name!r}")
             continue
-        appliance = _appliance(reader, name, section, defaults)
+        appliance = _appliance(reader, name, section, shared, defaults)
         if appliance is not None:
             appliances.append(appliance)
     if "appliances" in main.entries:
-        reader.warnings.extend(_name_clashes(path, main.entries["appliances"], list(seen.values())))
+        entry = main.entries["appliances"]
+        if not names:
+            reader.warnings.append(
+                ini.Problem(
+                    path, entry.line, main.name, entry.key,
+                    "names no appliance: nothing is watched until one is added",
+                )
+            )  # fmt: skip
+        reader.warnings.extend(_name_clashes(path, entry, list(seen.values())))
     for upper, section in doc.sections.items():
         if upper != MAIN_SECTION.upper() and upper not in seen:
             reader.warnings.append(
@@ -435,8 +439,9 @@ def parse(text: str, path: str) -> Config:
     return Config(
         path=path,
         appliances=tuple(appliances),
-        warnings=tuple(sorted(reader.warnings, key=lambda p: p.line)),
+        shared=tuple(sorted(shared.items())),
         notifications=defaults,
+        warnings=tuple(sorted(reader.warnings, key=lambda p: p.line)),
         **{k: v for k, v in settings.items() if k != "appliances"},
     )
 
@@ -463,13 +468,40 @@ def _name_clashes(path: str, entry: ini.Entry, names: list[str]) -> list[ini.Pro
 
 
 def _appliance(
-    reader: _Reader, name: str, section: ini.Section, defaults: Notifications
+    reader: _Reader,
+    name: str,
+    section: ini.Section,
+    shared: Mapping[str, Any],
+    defaults: Notifications,
 ) -> ApplianceConfig | None:
-    values = reader.values(section, APPLIANCE_KEYS)
+    family = None
+    entry = section.entries.get("driver")
+    try:
+        family = _families()[_driver(entry.value) if entry else "kasa"]
+    except ValueError:
+        pass  # reported by values() below
+    own = family_keys(family) if family is not None else {}
+    for key, value in shared.items():
+        if key in own:
+            own[key] = Key(own[key].parse, False, value)
+    values = reader.values(section, {**APPLIANCE_KEYS, **own})
+    smartplug = section.entries.get("smartplug")
+    if smartplug is None or family is None:
+        return None
+    try:
+        host, port = family.parse_smartplug(smartplug.value)
+    except ValueError as exc:
+        reader._error(smartplug.line, section.name, smartplug.key, str(exc))
+        return None
     if values is None:
         return None
-    values["notifications"] = _notifications(values, section, defaults)
-    host, port = values.pop("smartplug")
+    del values["smartplug"]
+    notifications = _notifications(values, section, defaults)
+    options = {key: values.pop(key) for key in own}
+    for problem in family.check(host, port, options):
+        reader._error(smartplug.line, section.name, smartplug.key, problem)
+    if family.check(host, port, options):
+        return None
     if values["threshold_finished_mw"] is None:
         values["threshold_finished_mw"] = values["threshold_running_mw"]
     elif values["threshold_finished_mw"] > values["threshold_running_mw"]:
@@ -494,7 +526,8 @@ def _appliance(
             f"threshold_running_mw ({values['threshold_running_mw']:,} mW)",
         )  # fmt: skip
         return None
-    return ApplianceConfig(name=name, host=host, port=port, **values)
+    plug = PlugConfig(values.pop("driver"), host, port, tuple(sorted(options.items())))
+    return ApplianceConfig(name, plug, Settings(**values), notifications)
 
 
 def load(path: str) -> Config:
@@ -513,7 +546,6 @@ def load(path: str) -> Config:
 
 def summary(config: Config) -> str:
     """A human-readable account of a loaded config, for --check-config."""
-    from whitegoodsd import drivers
 
     lines = [
         f"{config.path}: OK, {len(config.appliances)} appliance(s)",
@@ -533,23 +565,29 @@ def summary(config: Config) -> str:
     if config.state_file:
         lines.append(f"  state file {config.state_file}")
     for a in config.appliances:
-        port = a.port if a.port is not None else drivers.get(a.driver).DEFAULT_PORT
-        host = f"[{a.host}]" if ":" in a.host else a.host
+        s = a.settings
+        family = a.plug.family
+        port = a.plug.port if a.plug.port is not None else family.DEFAULT_PORT
+        where = format_address(a.plug.host, port)
         hysteresis = ""
-        if (a.threshold_finished_mw, a.minsamples_finished) != (
-            a.threshold_running_mw,
-            a.minsamples,
+        if (s.threshold_finished_mw, s.minsamples_finished) != (
+            s.threshold_running_mw,
+            s.minsamples,
         ):
             hysteresis = (
-                f", FINISHED after {a.minsamples_finished} below {a.threshold_finished_mw:,} mW"
+                f", FINISHED after {s.minsamples_finished} below {s.threshold_finished_mw:,} mW"
             )
         delays = "".join(
             f", {what} {seconds:g} s" for what, seconds in
-            (("start_delay", a.start_delay), ("finish_delay", a.finish_delay)) if seconds
+            (("start_delay", s.start_delay), ("finish_delay", s.finish_delay)) if seconds
         )  # fmt: skip
+        secret = {o.name for o in family.OPTIONS if o.secret}
+        options = "".join(
+            f", {k} {'(set)' if k in secret else v}" for k, v in a.plug.options if v is not None
+        )
         lines.append(
-            f"  {a.name}: {a.driver} plug at {host}:{port}, RUNNING after "
-            f"{a.minsamples} sample(s) at or above {a.threshold_running_mw:,} mW{hysteresis}"
-            f"{delays}"
+            f"  {a.name}: {a.plug.driver} plug at {where}, RUNNING after "
+            f"{s.minsamples} sample(s) at or above {s.threshold_running_mw:,} mW{hysteresis}"
+            f"{delays}{options}"
         )
     return "\n".join(lines)

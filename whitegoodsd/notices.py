@@ -1,120 +1,39 @@
-"""Notices: what the monitor tells the outputs at the moment it logs an event.
+"""What the daemon has to say about an appliance, as values.
 
-A notice is one of the four events that have a syslog line of their own
-(``NAME is RUNNING.``, ``FINISHED``, ``UNREACHABLE``, ``REACHABLE``), as a
-frozen value: the outputs that act on events (commands, notification URLs)
-take them from here rather than from the log.
+A Notice is an event (RUNNING, FINISHED, UNREACHABLE, REACHABLE) or a
+remark about one poll (FAILED, DISCARDED).  The tracker makes them, the
+monitor logs them (``text``) and hands the events to the outputs that want
+them (commands, notifications, MQTT).
 """
 
 from __future__ import annotations
 
-import datetime
-import string
-import time
 from dataclasses import dataclass
 
-from whitegoodsd import cycle
 from whitegoodsd.status import CycleRecord
 
 RUNNING = "RUNNING"
 FINISHED = "FINISHED"
 UNREACHABLE = "UNREACHABLE"
 REACHABLE = "REACHABLE"
-KINDS = (RUNNING, FINISHED, UNREACHABLE, REACHABLE)
+FAILED = "FAILED"  # one failed poll; reason says why
+DISCARDED = "DISCARDED"  # an implausible reading; reason says what
+
+EVENTS = frozenset({RUNNING, FINISHED, UNREACHABLE, REACHABLE})
+EVENT_KINDS = (RUNNING, FINISHED, UNREACHABLE, REACHABLE)  # EVENTS in a fixed order
 
 
 @dataclass(frozen=True)
 class Notice:
-    """One event of one appliance."""
+    """One thing to say about one appliance."""
 
-    appliance: str  # as written in ``appliances =``
-    kind: str  # one of KINDS
-    at: float  # wall-clock seconds since the epoch
-    cycle: CycleRecord | None = None  # the finished cycle, for FINISHED
-    reason: str | None = None  # why, for UNREACHABLE: the last poll's failure
+    appliance: str
+    kind: str  # one of the names above
+    at: float  # wall-clock epoch seconds
+    cycle: CycleRecord | None = None  # FINISHED: the cycle's figures
+    reason: str | None = None  # FAILED, DISCARDED: the one-line reason
+    quiet: bool = False  # FAILED while known unreachable: worth a debug line only
 
     @property
-    def line(self) -> str:
-        """The event's syslog line: ``WASHER is FINISHED. Ran 1:32:05, ...``."""
-        figures = f" {cycle.summary(self.cycle)}" if self.cycle is not None else ""
-        return f"{self.appliance} is {self.kind}.{figures}"
-
-
-# -- words for people: the fields of notify_template ---------------------------
-
-DEFAULT_TEMPLATE = "{Appliance} finished after {duration}, {energy}."
-
-# name -> what it holds; the cycle's fields are empty for events other than FINISHED
-FIELDS = {
-    "appliance": "the name as written in appliances =",
-    "Appliance": "the name with only its first letter capitalised (WASHER: Washer)",
-    "event": "RUNNING, FINISHED, UNREACHABLE or REACHABLE",
-    "message": "the syslog line, e.g. WASHER is FINISHED. Ran 1:32:05, ...",
-    "time": "the local time of the event, HH:MM",
-    "at": "the time of the event in ISO 8601, with the UTC offset",
-    "duration": "how long the cycle ran, H:MM",
-    "duration_s": "the same in whole seconds",
-    "energy": "the energy the cycle used, e.g. 0.85 kWh",
-    "energy_wh": "the same in watt-hours",
-    "peak": "the cycle's peak power, e.g. 2,150 W",
-    "peak_w": "the same in watts",
-    "reason": "for UNREACHABLE, why the last poll failed",
-}
-
-
-def check_template(template: str) -> str:
-    """``template`` if every ``{field}`` in it is known, else ValueError."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ValueError(f"{exc} (write {{{{ and }}}} for a literal brace)") from None
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if name not in FIELDS:
-            known = ", ".join(f"{{{f}}}" for f in FIELDS)
-            raise ValueError(f"unknown field {{{name}}} (known: {known})")
-        if spec or conversion:
-            raise ValueError(f"{{{name}}} takes no format or conversion")
-    return template
-
-
-def iso_time(at: float) -> str:
-    """``at`` as local ISO 8601 with its offset: ``2026-11-21T02:15:24+01:00``."""
-    return datetime.datetime.fromtimestamp(at).astimezone().isoformat(timespec="seconds")
-
-
-def fields(notice: Notice) -> dict[str, str]:
-    """The value of every template field for ``notice``."""
-    values = dict.fromkeys(FIELDS, "")
-    name = notice.appliance
-    values.update(
-        appliance=name,
-        Appliance=name[:1].upper() + name[1:].lower(),
-        event=notice.kind,
-        message=notice.line,
-        time=time.strftime("%H:%M", time.localtime(notice.at)),
-        at=iso_time(notice.at),
-        reason=notice.reason or "",
-    )
-    record = notice.cycle
-    if record is not None:
-        minutes = round(max(0.0, record.duration) / 60)
-        values.update(
-            duration=f"{minutes // 60}:{minutes % 60:02d}",
-            duration_s=str(round(max(0.0, record.duration))),
-            peak=f"{round(record.peak_mw / 1000):,} W",
-            peak_w=str(round(record.peak_mw / 1000)),
-            energy="unknown energy",
-        )
-        if record.energy_wh is not None:
-            values.update(
-                energy=f"{record.energy_wh / 1000:.2f} kWh",
-                energy_wh=f"{record.energy_wh:.1f}",
-            )
-    return values
-
-
-def render(template: str, notice: Notice) -> str:
-    """``template`` (checked by check_template) filled in for ``notice``."""
-    return template.format_map(fields(notice))
+    def is_event(self) -> bool:
+        return self.kind in EVENTS

@@ -16,8 +16,7 @@ have:
   ``close()`` when present.
 
 ``build`` returns the outputs a config asks for; ``rebuild`` those of a
-reloaded config; ``tell`` hands a notice to every output; ``aclose`` stops
-them all.
+reloaded config; ``aclose`` stops them all.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from typing import Protocol
 
 from whitegoodsd import notices
 from whitegoodsd.config import Config
-from whitegoodsd.notices import Notice
 from whitegoodsd.status import ApplianceStatus
 
 
@@ -69,25 +67,13 @@ def rebuild(
 
         built.append(TextfileOutput(config.textfile))
     wanted = [a.notifications for a in config.appliances]
-    if any(n.command(kind) for n in wanted for kind in notices.KINDS):
+    if any(n.command(kind) for n in wanted for kind in notices.EVENT_KINDS):
         from whitegoodsd.outputs.commands import CommandOutput
 
         built.append(reuse(CommandOutput) or CommandOutput(config, logger))
     for output in left:
         output.close()
     return built
-
-
-def tell(outputs: Sequence[Output], notice: Notice, log: logging.Logger) -> None:
-    """Hand ``notice`` to every output that takes notices; never raises."""
-    for output in outputs:
-        method = getattr(output, "notice", None)
-        if method is None:
-            continue
-        try:
-            method(notice)
-        except Exception as exc:  # noqa: BLE001 - an output never stops the loop
-            log.error("Output %s failed on %s: %s", type(output).__name__, notice.line, exc)
 
 
 async def aclose(outputs: Sequence[Output]) -> None:

@@ -41,9 +41,10 @@ import re
 import signal
 from collections.abc import Mapping, Sequence
 
-from whitegoodsd import notices
-from whitegoodsd.config import Config, Notifications
+from whitegoodsd import messages, notices
+from whitegoodsd.config import ApplianceConfig, Config
 from whitegoodsd.notices import Notice
+from whitegoodsd.outputs import lines
 from whitegoodsd.status import ApplianceStatus
 
 SHELL = "/bin/sh"
@@ -62,17 +63,20 @@ ENVIRONMENT = (
     "WHITEGOODSD_REASON",
 )  # fmt: skip
 
-_EVENT_WORDS = re.compile(r"\bis (" + "|".join(notices.KINDS) + r")\b")
+_EVENT_WORDS = re.compile(r"\bis (" + "|".join(notices.EVENT_KINDS) + r")\b")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-def environment(notice: Notice, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a command run for ``notice``: ``base`` plus the event."""
+def environment(
+    notice: Notice, message: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a command run for ``notice`` (logged as ``message``):
+    ``base`` (the daemon's environment) plus the event."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in ENVIRONMENT}
     env["WHITEGOODSD_APPLIANCE"] = notice.appliance
     env["WHITEGOODSD_EVENT"] = notice.kind
-    env["WHITEGOODSD_AT"] = notices.iso_time(notice.at)
-    env["WHITEGOODSD_MESSAGE"] = notice.line
+    env["WHITEGOODSD_AT"] = messages.iso_time(notice.at)
+    env["WHITEGOODSD_MESSAGE"] = message
     if notice.cycle is not None:
         env["WHITEGOODSD_DURATION_S"] = str(round(max(0.0, notice.cycle.duration)))
         if notice.cycle.energy_wh is not None:
@@ -131,7 +135,7 @@ class CommandOutput:
 
     def __init__(self, config: Config, logger: logging.Logger | None = None) -> None:
         self.log = logger or logging.getLogger("whitegoodsd")
-        self._queues: dict[str, collections.deque[tuple[str, Notice]]] = {}
+        self._queues: dict[str, collections.deque[tuple[str, Notice, str]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, asyncio.SubprocessTransport] = {}
         self._closing = False
@@ -140,8 +144,8 @@ class CommandOutput:
     def reconfigure(self, config: Config) -> None:
         """Take the commands and timeout of a reloaded config; queued events stay."""
         self.timeout = config.command_timeout
-        self._settings: dict[str, Notifications] = {
-            a.name.upper(): a.notifications for a in config.appliances
+        self._appliances: dict[str, ApplianceConfig] = {
+            a.name.upper(): a for a in config.appliances
         }
 
     def write(self, statuses: Sequence[ApplianceStatus]) -> None:
@@ -149,9 +153,9 @@ class CommandOutput:
 
     def notice(self, notice: Notice) -> None:
         """Queue the command for ``notice``, if its appliance has one."""
-        settings = self._settings.get(notice.appliance.upper())
-        command = settings.command(notice.kind) if settings else None
-        if command is None or self._closing:
+        appliance = self._appliances.get(notice.appliance.upper())
+        command = appliance.notifications.command(notice.kind) if appliance else None
+        if appliance is None or command is None or self._closing:
             return
         key = notice.appliance.upper()
         queue = self._queues.setdefault(key, collections.deque())
@@ -161,7 +165,7 @@ class CommandOutput:
                 notice.kind.lower(), notice.appliance, len(queue),
             )  # fmt: skip
             return
-        queue.append((command, notice))
+        queue.append((command, notice, lines.line(notice, appliance.settings)[1]))
         if key not in self._workers:
             self._workers[key] = asyncio.get_running_loop().create_task(self._work(key))
 
@@ -169,9 +173,9 @@ class CommandOutput:
         queue = self._queues[key]
         try:
             while queue and not self._closing:
-                command, notice = queue.popleft()
+                command, notice, message = queue.popleft()
                 try:
-                    await self._run(key, command, notice)
+                    await self._run(key, command, notice, message)
                 except Exception as exc:  # noqa: BLE001 - one command never stops the others
                     self.log.error(
                         "on_%s for %s failed: %s", notice.kind.lower(), notice.appliance, exc
@@ -179,14 +183,14 @@ class CommandOutput:
         finally:
             del self._workers[key]
 
-    async def _run(self, key: str, command: str, notice: Notice) -> None:
+    async def _run(self, key: str, command: str, notice: Notice, message: str) -> None:
         what = f"on_{notice.kind.lower()} for {notice.appliance}"
         loop = asyncio.get_running_loop()
         try:
             transport, run = await loop.subprocess_exec(
                 lambda: _Run(loop), SHELL, "-c", command,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=environment(notice),
+                stderr=asyncio.subprocess.STDOUT, env=environment(notice, message),
                 start_new_session=True,
             )  # fmt: skip
         except (OSError, ValueError) as exc:
