@@ -333,6 +333,12 @@ NOTIFICATION_KEYS: Mapping[str, Key] = {
     "on_finished": Key(_command, raw=True),
     "on_unreachable": Key(_command, raw=True),
     "on_reachable": Key(_command, raw=True),
+    "notify": Key(_urls, raw=True),
+    "notify_events": Key(_events),
+    "notify_template": Key(messages.check_template, raw=True),
+    "quiet_hours": Key(_quiet_hours),
+    "remind_every": Key(_delay),
+    "remind_times": Key(_count),
 }
 GLOBAL_KEYS = {**GLOBAL_KEYS, **NOTIFICATION_KEYS}
 APPLIANCE_KEYS = {**APPLIANCE_KEYS, **NOTIFICATION_KEYS}

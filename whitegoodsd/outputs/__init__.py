@@ -71,6 +71,11 @@ def rebuild(
         from whitegoodsd.outputs.commands import CommandOutput
 
         built.append(reuse(CommandOutput) or CommandOutput(config, logger))
+    if any(n.notify and n.notify_events for n in wanted):
+        # Imported here: a daemon without notify never loads Apprise.
+        from whitegoodsd.outputs.notify import NotifyOutput
+
+        built.append(reuse(NotifyOutput) or NotifyOutput(config, logger))
     for output in left:
         output.close()
     return built
