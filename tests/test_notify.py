@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from kasa_plug import DRYER, KasaTestPlug, ProfilePower
 from test_commands import CYCLE, Lines, in_thread
-from test_cycles_end_to_end import FakeClock, load_config, replay
+from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import config as configuration
 from whitegoodsd import notices
@@ -30,7 +30,7 @@ from whitegoodsd.notices import Notice
 from whitegoodsd.outputs import notify
 from whitegoodsd.outputs.notify import NotifyOutput, quiet_until
 
-from conftest import WAIT, SyslogListener, need, write_ini
+from conftest import WAIT, FakeClock, SyslogListener, need, write_ini
 
 try:
     import apprise  # noqa: F401
