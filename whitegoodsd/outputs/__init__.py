@@ -66,6 +66,10 @@ def rebuild(
         from whitegoodsd.outputs.textfile import TextfileOutput
 
         built.append(TextfileOutput(config.textfile))
+    if config.record_dir:
+        from whitegoodsd.outputs.record import RecordOutput
+
+        built.append(RecordOutput(config.record_dir))
     wanted = [a.notifications for a in config.appliances]
     if any(n.command(kind) for n in wanted for kind in notices.EVENT_KINDS):
         from whitegoodsd.outputs.commands import CommandOutput
