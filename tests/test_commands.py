@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kasa_plug import DRYER, KasaTestPlug, ProfilePower
 from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import config as configuration
@@ -30,6 +29,7 @@ from whitegoodsd.outputs.commands import CommandOutput
 from whitegoodsd.status import CycleRecord
 
 from conftest import WAIT, FakeClock, SyslogListener, need_program, write_ini
+from kasa_plug import DRYER, KasaTestPlug, ProfilePower
 
 AT = 1_763_700_924.0  # 2025-11-21 04:55:24 UTC
 CYCLE = CycleRecord(started=AT - 5525, duration=5525.4, energy_wh=850.04, peak_mw=2_150_400)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kasa_plug import DRYER, KasaTestPlug, ProfilePower
 from test_commands import CYCLE, Lines, in_thread
 from test_cycles_end_to_end import load_config, replay
 
@@ -31,6 +30,7 @@ from whitegoodsd.outputs import notify
 from whitegoodsd.outputs.notify import NotifyOutput, quiet_until
 
 from conftest import WAIT, FakeClock, SyslogListener, need, write_ini
+from kasa_plug import DRYER, KasaTestPlug, ProfilePower
 
 try:
     import apprise  # noqa: F401
