@@ -125,10 +125,20 @@ def load_config(path: str, err: TextIO) -> Config | None:
     return config
 
 
+def warn_about_syslog(config: Config, err: TextIO) -> None:
+    """Say on the terminal if syslog cannot take lines yet (not an error: it may start later)."""
+    from whitegoodsd.outputs import syslog
+
+    problem = syslog.socket_problem(config.syslog_address)
+    if problem is not None:
+        print(f"whitegoodsd: warning: {problem}", file=err)
+
+
 def check_config(path: str) -> int:
     config = load_config(path, sys.stderr)
     if config is None:
         return EXIT_CONFIG
+    warn_about_syslog(config, sys.stderr)
     print(configuration.summary(config))
     return EXIT_OK
 
@@ -223,6 +233,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_CONFIG
     if args.once:
         return once(config)
+    warn_about_syslog(config, sys.stderr)
     if not args.foreground:
         from whitegoodsd import daemon
 

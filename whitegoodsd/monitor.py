@@ -33,6 +33,7 @@ from whitegoodsd import cycle, drivers, outputs, state
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
 from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
+from whitegoodsd.outputs import syslog
 from whitegoodsd.status import ApplianceStatus, CycleRecord
 
 EventListener = Callable[[str, Event], None]
@@ -116,6 +117,7 @@ class Monitor:
         ]
         self._saved_state: str | None = None  # the state file's text as last written
         self._state_failing = False
+        self._state_frozen = False  # a newer daemon's state file: never overwritten
         if config.state_file:
             self._restore(config.state_file)
         self.outputs: list[outputs.Output] = outputs.build(config)
@@ -207,6 +209,8 @@ class Monitor:
             await driver.close()
 
     async def close(self) -> None:
+        self._flush_logs()
+        self._save_state()
         await self._close_retired()
         for appliance in self.appliances:
             await appliance.driver.close()
@@ -267,6 +271,7 @@ class Monitor:
         if any(a.detector.state is State.RUNNING for a in self.appliances):
             result.active = True
         self.passes += 1
+        self._flush_logs()
         self._save_state()
         self._publish()
         return result
@@ -335,6 +340,10 @@ class Monitor:
         loaded = state.load(path, {a.name.upper(): a.driver.address for a in self.appliances})
         for warning in loaded.warnings:
             self.log.warning("%s", warning)
+        self._state_frozen = not loaded.writable
+        handler = syslog.handler(self.log)
+        if handler is not None and loaded.pending:
+            handler.restore(loaded.pending)
         for appliance in self.appliances:
             saved = loaded.appliances.get(appliance.name.upper())
             if saved is None:
@@ -349,8 +358,9 @@ class Monitor:
     def _save_state(self) -> None:
         """Write the state file if anything in it changed; never raises."""
         path = self.config.state_file
-        if not path:
+        if not path or self._state_frozen:
             return
+        handler = syslog.handler(self.log)
         text = state.dumps(
             {
                 a.name: state.ApplianceState(
@@ -361,7 +371,8 @@ class Monitor:
                     last_cycle=a.last_cycle,
                 )
                 for a in self.appliances
-            }
+            },
+            handler.pending() if handler is not None else (),
         )
         if text == self._saved_state:
             return
@@ -376,6 +387,11 @@ class Monitor:
             self.log.info("State file %s written again.", path)
         self._state_failing = False
         self._saved_state = text
+
+    def _flush_logs(self) -> None:
+        """Give lines that wait for syslog another chance (once a pass)."""
+        for handler in self.log.handlers:
+            handler.flush()
 
     def statuses(self) -> list[ApplianceStatus]:
         return [a.status() for a in self.appliances]
@@ -429,6 +445,7 @@ class Monitor:
             output.close()
         if new.state_file != self.config.state_file:
             self._saved_state = None
+            self._state_frozen = False
         self.config = new
         if self.on_reload is not None:
             self.on_reload(new)

@@ -10,26 +10,34 @@ the whole cycle's statistics.
 The file is JSON with a format ``version``.  It is replaced atomically (a
 temporary file in the same directory, fsync, ``os.replace``), so a crash or a
 ``kill -9`` leaves either the old file or the new one, never half of one.
-Loading never raises: a file that is missing, unreadable, malformed or of
-another version gives a warning and no state; an entry for an appliance
-whose plug changed is dropped with a warning.
+Loading never raises: a file that is missing, unreadable, malformed (even
+nested too deep for the parser) or of an older version gives one warning and
+no state; an entry for an appliance whose plug changed is dropped with a
+warning.  A file of a newer version is left as it is: the daemon runs
+without it and never overwrites it.
+
+Syslog lines that could not be delivered (``syslog``: the events among them)
+are saved too and sent, with their original timestamps, after a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from whitegoodsd.cycle import OpenCycle
+from whitegoodsd.outputs.syslog import Line
 from whitegoodsd.status import CycleRecord
 
 VERSION = 1
+MAX_BYTES = 16 * 1024 * 1024  # a larger file is not one this daemon wrote
 
 
 @dataclass(frozen=True)
@@ -49,15 +57,17 @@ class Loaded:
 
     appliances: Mapping[str, ApplianceState]
     warnings: tuple[str, ...]
+    pending: tuple[Line, ...] = ()  # syslog lines a previous run could not deliver
+    writable: bool = True  # False: a newer daemon's file, not to be overwritten
 
 
 class _Malformed(ValueError):
     pass
 
 
-def dumps(appliances: Mapping[str, ApplianceState]) -> str:
+def dumps(appliances: Mapping[str, ApplianceState], pending: Sequence[Line] = ()) -> str:
     """The file's text for ``appliances`` (keyed by name as written)."""
-    body = {
+    body: dict[str, Any] = {
         "version": VERSION,
         "appliances": {
             name: {
@@ -70,6 +80,10 @@ def dumps(appliances: Mapping[str, ApplianceState]) -> str:
             for name, a in appliances.items()
         },
     }
+    if pending:
+        body["syslog"] = [
+            {"at": line.at, "severity": line.severity, "text": line.text} for line in pending
+        ]
     return json.dumps(body, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
@@ -80,13 +94,24 @@ def loads(text: str, plugs: Mapping[str, str] | None = None) -> Loaded:
         if not isinstance(body, dict):
             raise _Malformed("not a JSON object")
         version = body.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+            return Loaded(
+                {},
+                (
+                    f"is of version {version}, newer than this daemon's {VERSION}; "
+                    "left untouched, running without it",
+                ),
+                writable=False,
+            )
         if version != VERSION:
             return Loaded({}, (f"is of version {version!r}, not {VERSION}; ignored",))
         entries = body.get("appliances")
         if not isinstance(entries, dict):
             raise _Malformed("no 'appliances' object")
         appliances = {str(name).upper(): _appliance(entry) for name, entry in entries.items()}
-    except (ValueError, TypeError, KeyError) as exc:
+        pending = _pending(body.get("syslog"))
+    except (ValueError, TypeError, KeyError, RecursionError, MemoryError) as exc:
+        # RecursionError: JSON nested deeper than the parser's stack allows.
         return Loaded({}, (f"is unreadable ({_brief(exc)}); ignored",))
     warnings = []
     if plugs is not None:
@@ -95,22 +120,27 @@ def loads(text: str, plugs: Mapping[str, str] | None = None) -> Loaded:
             if now is not None and now != saved.plug:
                 del appliances[name]
                 warnings.append(f"has {name} on plug {saved.plug}, now {now}; its entry ignored")
-    return Loaded(appliances, tuple(warnings))
+    return Loaded(appliances, tuple(warnings), pending)
 
 
 def load(path: str, plugs: Mapping[str, str] | None = None) -> Loaded:
     """Read the state file at ``path``; warnings name the file."""
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return Loaded({}, (f"State file {path} not found; every appliance starts stopped.",))
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return Loaded({}, (f"State file {path} cannot be read ({reason}); ignored.",))
-    loaded = loads(text, plugs)
+    if len(text) > MAX_BYTES:
+        return Loaded({}, (f"State file {path} is larger than {MAX_BYTES:,} bytes; ignored.",))
+    try:
+        loaded = loads(text, plugs)
+    except Exception as exc:  # noqa: BLE001 - whatever is in the file, start afresh
+        return Loaded({}, (f"State file {path} is unreadable ({_brief(exc)}); ignored.",))
     warnings = tuple(f"State file {path} {w}." for w in loaded.warnings)
-    return Loaded(loaded.appliances, warnings)
+    return dataclasses.replace(loaded, warnings=warnings)
 
 
 def save(path: str, text: str) -> None:
@@ -137,8 +167,25 @@ def save(path: str, text: str) -> None:
 
 
 def _brief(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:100]
+
+
+def _pending(raw: Any) -> tuple[Line, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _Malformed("'syslog' is not a list")
+    lines = []
+    for item in raw:
+        obj = _object(item, "a syslog line")
+        text, level = obj.get("text"), obj.get("severity")
+        if not isinstance(text, str) or not isinstance(level, int) or not 0 <= level <= 7:
+            raise _Malformed("a syslog line without text or severity")
+        lines.append(Line(_number(obj, "at"), level, text, event=True))
+    return tuple(lines)
 
 
 def _appliance(entry: Any) -> ApplianceState:
