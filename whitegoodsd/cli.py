@@ -160,7 +160,11 @@ def once(config: Config) -> int:
         results = await asyncio.gather(*(read(r) for r in readers), return_exceptions=True)
         for appliance, reader, result in zip(config.appliances, readers, results, strict=True):
             await reader.close()
-            lines.append(format_reading(appliance.name, reader.address, result))
+            line = format_reading(appliance.name, reader.address, result)
+            most = appliance.max_plausible_mw
+            if isinstance(result, Reading) and most is not None and result.power_mw > most:
+                line += f"  implausible: above max_plausible_mw ({most:,} mW), discarded"
+            lines.append(line)
         return lines
 
     lines = asyncio.run(read_all())
@@ -168,7 +172,7 @@ def once(config: Config) -> int:
     failed = 0
     for line in lines:
         name, rest = line.split("\t", 1)
-        failed += rest.startswith("error")
+        failed += rest.startswith("error") or "  implausible: " in rest
         print(f"{name:<{width}}  {rest}")
     return EXIT_FAILURE if failed else EXIT_OK
 

@@ -9,7 +9,9 @@ warnings, because the original ignored them.
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -21,6 +23,8 @@ from whitegoodsd.detector import Settings
 
 DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
+MAX_BYTES = 1024 * 1024  # a configuration file larger than this is a mistake
+PATH_KEYS = ("pidfile", "textfile", "state_file")  # relative: to the file's directory
 
 # A little above what a 16 A mains plug carries (16 A x 230 V = 3,680 W).
 DEFAULT_MAX_PLAUSIBLE_MW = 4_000_000
@@ -137,14 +141,9 @@ def _flag(text: str) -> bool:
     return text == "1"
 
 
-def _path(text: str) -> str:
-    if not text:
-        raise ValueError("expected a path")
-    return os.path.abspath(text)
-
-
 def _optional_path(text: str) -> str | None:
-    return os.path.abspath(text) if text else None
+    # Made absolute by ``parse``, against the configuration file's directory.
+    return text or None
 
 
 def split_host_port(text: str) -> tuple[str, int | None]:
@@ -162,11 +161,27 @@ def split_host_port(text: str) -> tuple[str, int | None]:
             raise ValueError(f"expected ':PORT' after ']' in {text!r}")
         return host, _port(rest[1:])
     if text.count(":") > 1:
-        return text, None  # a bare IPv6 address
+        return _bare_ipv6(text), None
     host, sep, port = text.partition(":")
     if not host:
         raise ValueError(f"missing host in {text!r}")
     return host, _port(port) if sep else None
+
+
+def _bare_ipv6(text: str) -> str:
+    """An IPv6 address written without brackets (and so without a port)."""
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        address, _, port = text.rpartition(":")
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IPv6 address") from None
+        raise ValueError(
+            f"{text!r} is not an IPv6 address; for a port, write [{address}]:{port}"
+        ) from None
+    return text
 
 
 def _port(text: str) -> int:
@@ -309,6 +324,12 @@ def parse(text: str, path: str) -> Config:
             reader._error(where, main.name, "appliances", f"{name!r} is listed twice")
             continue
         seen[name.upper()] = name
+        if name.upper() == MAIN_SECTION.upper():
+            reader._error(
+                where, main.name, "appliances",
+                f"{name!r} cannot name an appliance: [{MAIN_SECTION}] is the main section",
+            )  # fmt: skip
+            continue
         section = doc.section(name)
         if section is None:
             reader._error(where, main.name, "appliances", f"no section [{name}] for {name!r}")
@@ -328,6 +349,10 @@ def parse(text: str, path: str) -> Config:
             )  # fmt: skip
     if reader.problems or settings is None:
         raise ConfigError(reader.problems, reader.warnings)
+    base = os.path.dirname(os.path.abspath(path))
+    for key in PATH_KEYS:
+        if settings[key] is not None:
+            settings[key] = os.path.normpath(os.path.join(base, settings[key]))
     return Config(
         path=path,
         appliances=tuple(appliances),
@@ -357,11 +382,26 @@ def _name_clashes(path: str, entry: ini.Entry, names: list[str]) -> list[ini.Pro
     return warnings
 
 
+def plug_problem(driver: str, host: str) -> str | None:
+    """Why ``driver`` cannot reach a plug at ``host``, if it cannot."""
+    if driver == "inplug" and ":" in host:
+        return (
+            f"the inplug driver speaks IPv4 only (Broadlink plugs have no IPv6); "
+            f"{host!r} is an IPv6 address"
+        )
+    return None
+
+
 def _appliance(reader: _Reader, name: str, section: ini.Section) -> ApplianceConfig | None:
     values = reader.values(section, APPLIANCE_KEYS)
     if values is None:
         return None
     host, port = values.pop("smartplug")
+    problem = plug_problem(values["driver"], host)
+    if problem is not None:
+        entry = section.entries["smartplug"]
+        reader._error(entry.line, section.name, entry.key, problem)
+        return None
     if values["threshold_finished_mw"] is None:
         values["threshold_finished_mw"] = values["threshold_running_mw"]
     elif values["threshold_finished_mw"] > values["threshold_running_mw"]:
@@ -393,13 +433,24 @@ def load(path: str) -> Config:
     """Read and parse the file at ``path``; ConfigError for every problem."""
     path = os.path.abspath(path)
     try:
-        with open(path, encoding="utf-8-sig", errors="strict") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError(
             [ini.Problem(path, 0, None, None, f"cannot read: {reason}")], []
         ) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(
+            [ini.Problem(path, 0, None, None, f"larger than {MAX_BYTES:,} bytes")], []
+        )
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = ini.line_of(data[bom:], exc.start)
+        message = f"not UTF-8: byte 0x{data[bom + exc.start]:02x} at column {column}"
+        raise ConfigError([ini.Problem(path, line, None, None, message)], []) from None
     return parse(text, path)
 
 
