@@ -31,7 +31,7 @@ from typing import Any
 
 from benchmarks.plugs import Farm
 from whitegoodsd import config as configuration
-from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.errors import ProtocolError
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import kasa
 

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import settings
 from kasa_plug import KasaTestPlug
 
-from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.errors import ProtocolError
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from whitegoodsd.drivers.base import Reading
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.errors import Reading
 from whitegoodsd.protocols import kasa
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import broadlink
 from whitegoodsd.protocols.broadlink import Client, Command, Control, Header, Session, Stray
 

@@ -39,15 +39,15 @@ def test_the_original_sample_loads(tmp_path: Path) -> None:
     assert config.monitor_interval_nothing_running == 900
     assert config.log_debug is True
     first, second = config.appliances
-    assert (first.name, first.host, first.port, first.driver) == (
+    assert (first.name, first.plug.host, first.plug.port, first.plug.driver) == (
         "APPLIANCE1",
         "10.0.0.1",
         None,
         "kasa",
     )
-    assert (first.threshold_running_mw, first.minsamples) == (4000, 3)
-    assert (first.threshold_finished_mw, first.minsamples_finished) == (4000, 3)
-    assert (second.threshold_running_mw, second.minsamples) == (2000, 5)
+    assert (first.settings.threshold_running_mw, first.settings.minsamples) == (4000, 3)
+    assert (first.settings.threshold_finished_mw, first.settings.minsamples_finished) == (4000, 3)
+    assert (second.settings.threshold_running_mw, second.settings.minsamples) == (2000, 5)
 
 
 def test_case_insensitive_sections_and_trimmed_names() -> None:
@@ -59,8 +59,8 @@ def test_case_insensitive_sections_and_trimmed_names() -> None:
         "x.ini",
     )
     washer, dryer = config.appliances
-    assert washer.name == "washer" and washer.port == 9998
-    assert (dryer.host, dryer.port) == ("fe80::1", 80)
+    assert washer.name == "washer" and washer.plug.port == 9998
+    assert (dryer.plug.host, dryer.plug.port) == ("fe80::1", 80)
 
 
 def test_extensions_and_literal_percent() -> None:
@@ -79,7 +79,10 @@ def test_extensions_and_literal_percent() -> None:
     assert config.textfile == "/var/lib/x/100%.prom"
     assert config.monitor_interval == 0.5
     appliance = config.appliances[0]
-    assert (appliance.threshold_finished_mw, appliance.minsamples_finished) == (1000, 10)
+    assert (appliance.settings.threshold_finished_mw, appliance.settings.minsamples_finished) == (
+        1000,
+        10,
+    )
 
 
 BAD = """\

@@ -101,7 +101,7 @@ def test_an_ipv6_address_and_port_without_brackets_gets_a_hint(tmp_path: Path) -
     for plug in ("fd00::10", "[::1]:43603", "::1"):
         path.write_text(GOOD.format(extra="", plug=plug, minsamples="2", driver="kasa"))
         (washer,) = configuration.load(str(path)).appliances
-        assert ":" in washer.host
+        assert ":" in washer.plug.host
 
 
 def test_check_config_refuses_an_ipv6_inplug(tmp_path: Path) -> None:

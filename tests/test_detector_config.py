@@ -19,15 +19,15 @@ def ini(extra: str = "", names: str = "WASHER") -> str:
 
 def test_defaults_change_nothing_but_add_the_spike_filter() -> None:
     (washer,) = parse(ini(), "x.ini").appliances
-    assert (washer.start_delay, washer.finish_delay) == (0.0, 0.0)
-    assert washer.max_plausible_mw == DEFAULT_MAX_PLAUSIBLE_MW == 4_000_000
+    assert (washer.settings.start_delay, washer.settings.finish_delay) == (0.0, 0.0)
+    assert washer.settings.max_plausible_mw == DEFAULT_MAX_PLAUSIBLE_MW == 4_000_000
 
 
 def test_the_keys_are_read() -> None:
     text = ini("start_delay = 30\nfinish_delay = 600.5 ; soak\nmax_plausible_mw = 2000000\n")
     (washer,) = parse(text, "x.ini").appliances
-    assert (washer.start_delay, washer.finish_delay) == (30.0, 600.5)
-    assert washer.max_plausible_mw == 2_000_000
+    assert (washer.settings.start_delay, washer.settings.finish_delay) == (30.0, 600.5)
+    assert washer.settings.max_plausible_mw == 2_000_000
     settings = washer.settings
     assert (settings.start_delay, settings.finish_delay, settings.max_plausible_mw) == (
         30.0,
@@ -39,7 +39,7 @@ def test_the_keys_are_read() -> None:
 
 def test_zero_delays_are_allowed() -> None:
     (washer,) = parse(ini("start_delay = 0\nfinish_delay = 0\n"), "x.ini").appliances
-    assert (washer.start_delay, washer.finish_delay) == (0.0, 0.0)
+    assert (washer.settings.start_delay, washer.settings.finish_delay) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_a_threshold_above_the_default_limit_still_loads_unfiltered() -> None:
     """The original accepted any threshold: such a file must keep working."""
     text = ini().replace("threshold_running_mw = 4000", "threshold_running_mw = 5000000")
     (washer,) = parse(text, "x.ini").appliances
-    assert washer.max_plausible_mw is None
+    assert washer.settings.max_plausible_mw is None
 
 
 def test_a_misspelt_key_is_a_warning_with_a_suggestion() -> None:

@@ -111,8 +111,8 @@ def test_finds_the_emulated_inplug(
     )
     config = paste_into_ini(tmp_path, out)
     (appliance,) = config.appliances
-    assert (appliance.name, appliance.driver) == ("DISH_WASHER", "inplug")
-    assert (appliance.host, appliance.port) == ("127.0.0.1", server.port)
+    assert (appliance.name, appliance.plug.driver) == ("DISH_WASHER", "inplug")
+    assert (appliance.plug.host, appliance.plug.port) == ("127.0.0.1", server.port)
 
 
 def test_json_for_a_locked_inplug(
@@ -152,7 +152,11 @@ def test_finds_a_kasa_plug(
         "meters power\n" in out
     )
     (appliance,) = paste_into_ini(tmp_path, out).appliances
-    assert (appliance.name, appliance.driver, appliance.port) == ("WASHING_MACHINE", "kasa", port)
+    assert (appliance.name, appliance.plug.driver, appliance.plug.port) == (
+        "WASHING_MACHINE",
+        "kasa",
+        port,
+    )
 
 
 def test_all_families_on_one_target(
@@ -223,7 +227,7 @@ def test_section_names_are_distinct_ini_names() -> None:
 
 
 def test_kasa_replies_that_are_not_sysinfo_are_refused() -> None:
-    from whitegoodsd.drivers.base import ProtocolError
+    from whitegoodsd.errors import ProtocolError
 
     for reply in (b"", kasa.datagram([1]), kasa.datagram({"system": {"get_sysinfo": 3}})):
         with pytest.raises(ProtocolError):

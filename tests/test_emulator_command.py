@@ -100,12 +100,12 @@ def test_many_plugs_with_an_ini_that_watches_them(tmp_path: Path) -> None:
         config = configuration.load(str(ini))
         assert [a.name for a in config.appliances] == [f"PLUG{i}" for i in range(1, 6)]
         assert config.monitor_interval == 6 and config.monitor_interval_nothing_running == 90
-        ports = {a.port for a in config.appliances}
+        ports = {a.plug.port for a in config.appliances}
         assert len(ports) == 5
 
         async def read_all() -> list[int]:
             readings = await asyncio.gather(
-                *(KasaPlug(a.host, a.port, 5).read() for a in config.appliances)
+                *(KasaPlug(a.plug.host, a.plug.port, 5).read() for a in config.appliances)
             )
             return [r.power_mw for r in readings]
 

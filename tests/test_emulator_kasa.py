@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whitegoodsd.drivers.base import PlugError, Reading
 from whitegoodsd.drivers.kasa import KasaPlug, exchange
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.kasa import KasaDevice, KasaServer, start_kasa
+from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.protocols import kasa
 
 from conftest import need

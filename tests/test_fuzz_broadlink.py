@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import broadlink
 from whitegoodsd.protocols.broadlink import Client, Control, Header, Session
 

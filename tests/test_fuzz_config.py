@@ -90,8 +90,8 @@ def test_config_parse_answers_a_config_or_raises_config_error(text: str) -> None
         return
     assert loaded.appliances
     for appliance in loaded.appliances:
-        assert appliance.threshold_finished_mw <= appliance.threshold_running_mw
-        assert appliance.minsamples >= 1 and appliance.minsamples_finished >= 1
+        assert appliance.settings.threshold_finished_mw <= appliance.settings.threshold_running_mw
+        assert appliance.settings.minsamples >= 1 and appliance.settings.minsamples_finished >= 1
     assert config.summary(loaded)
 
 

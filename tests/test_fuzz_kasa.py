@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whitegoodsd.drivers.base import ProtocolError, Reading
+from whitegoodsd.errors import ProtocolError, Reading
 from whitegoodsd.protocols import kasa
 
 from conftest import attempt, one_line

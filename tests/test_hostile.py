@@ -19,9 +19,10 @@ import pytest
 
 from whitegoodsd import config as configuration
 from whitegoodsd.detector import EventKind
-from whitegoodsd.drivers.base import PlugError, Reading
 from whitegoodsd.drivers.kasa import KasaPlug
 from whitegoodsd.emulator import SettablePower
+from whitegoodsd.engine import CHUNK  # what the driver reads at a time
+from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import kasa
 
@@ -38,8 +39,6 @@ from hostile import (
     inplug_name,
     plug_thread,
 )
-
-CHUNK = 4096  # what the driver reads at a time
 
 # What a failed poll says, per mode: the whole line after "NAME: ".
 FAILS: dict[Mode, str] = {

@@ -15,9 +15,9 @@ import re
 import pytest
 
 from whitegoodsd import config as configuration
-from whitegoodsd.drivers.base import PlugError, Reading
 from whitegoodsd.drivers.inplug import InplugPlug
 from whitegoodsd.emulator import SettablePower
+from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.monitor import Monitor
 
 from hostile import (

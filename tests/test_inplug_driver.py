@@ -15,10 +15,10 @@ import pytest
 
 from whitegoodsd import config as configuration
 from whitegoodsd import drivers
-from whitegoodsd.drivers.base import PlugError, Reading
 from whitegoodsd.drivers.inplug import InplugPlug
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, bind_udp, is_broadcast, start_inplug
+from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import broadlink
 
@@ -50,8 +50,15 @@ def test_the_example_inplug_section_loads() -> None:
     """whitegoodsd.ini.example's INPLUG section (the dishwasher) is valid."""
     config = configuration.load(str(ROOT / "whitegoodsd.ini.example"))
     dishwasher = config.appliances[-1]
-    assert (dishwasher.name, dishwasher.driver, dishwasher.port) == ("DISHWASHER", "inplug", None)
-    assert drivers.get(dishwasher.driver)(dishwasher.host, None, 5).address == "192.0.2.12:80"
+    assert (dishwasher.name, dishwasher.plug.driver, dishwasher.plug.port) == (
+        "DISHWASHER",
+        "inplug",
+        None,
+    )
+    assert (
+        drivers.get(dishwasher.plug.driver)(dishwasher.plug.host, None, 5).address
+        == "192.0.2.12:80"
+    )
 
 
 def test_reads_power_once_authenticated() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whitegoodsd.drivers.base import ProtocolError, Reading
+from whitegoodsd.errors import ProtocolError, Reading
 from whitegoodsd.protocols import kasa
 
 

@@ -19,9 +19,11 @@ import pytest
 
 from whitegoodsd import config as configuration
 from whitegoodsd import monitor as monitor_module
+from whitegoodsd.conversation import Conversation
 from whitegoodsd.drivers.base import Driver, Reading
 from whitegoodsd.emulator import SettablePower
-from whitegoodsd.monitor import Monitor, max_in_flight
+from whitegoodsd.engine import max_in_flight
+from whitegoodsd.monitor import Monitor
 
 from conftest import ROOT, SyslogListener, write_ini
 from hostile import Gauge, HostilePlug, Mode, PlugThread, plug_thread
@@ -125,7 +127,7 @@ class Crashing(Driver):
     NAME = "crashing"
     DEFAULT_PORT = 1
 
-    async def _read(self) -> Reading:
+    def poll(self) -> Conversation[Reading]:
         raise KeyError("power_mw")
 
 

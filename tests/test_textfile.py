@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from whitegoodsd import __version__, outputs
 from whitegoodsd import config as configuration
-from whitegoodsd.drivers.base import Reading
+from whitegoodsd.errors import Reading
 from whitegoodsd.outputs.textfile import TextfileOutput, render, write_atomically
 from whitegoodsd.status import ApplianceStatus, CycleRecord
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from whitegoodsd.drivers.base import Reading
+from whitegoodsd.errors import Reading
 from whitegoodsd.outputs.textfile import render
 from whitegoodsd.status import ApplianceStatus, CycleRecord
 

@@ -145,23 +145,17 @@ def check_config(path: str) -> int:
 
 def once(config: Config) -> int:
     """Poll every appliance once and print a line for each."""
-    from whitegoodsd.drivers.base import Driver, Reading
-    from whitegoodsd.monitor import make_driver, max_in_flight
+    from whitegoodsd.errors import Reading
+    from whitegoodsd.monitor import make_driver, poll_all
 
     async def read_all() -> list[str]:
-        lines = []
         readers = [make_driver(a, config.timeout) for a in config.appliances]
-        limit = asyncio.Semaphore(max_in_flight())  # as the monitor: not one socket per plug
-
-        async def read(reader: Driver) -> Reading:
-            async with limit:
-                return await reader.read()
-
-        results = await asyncio.gather(*(read(r) for r in readers), return_exceptions=True)
+        results = await poll_all(readers, config.timeout)
+        lines = []
         for appliance, reader, result in zip(config.appliances, readers, results, strict=True):
             await reader.close()
             line = format_reading(appliance.name, reader.address, result)
-            most = appliance.max_plausible_mw
+            most = appliance.settings.max_plausible_mw
             if isinstance(result, Reading) and most is not None and result.power_mw > most:
                 line += f"  implausible: above max_plausible_mw ({most:,} mW), discarded"
             lines.append(line)

@@ -2,7 +2,10 @@
 
 Every file the original daemon accepted loads with the same meaning.  Keys are
 described by the tables ``GLOBAL_KEYS`` and ``APPLIANCE_KEYS``: a key is
-added by adding a row (and a field of the matching dataclass).  Errors name
+added by adding a row (and a field of the matching dataclass).  Each plug
+family adds the keys of its own ``OPTIONS`` (drivers/base.py) to the sections
+of its appliances; an option marked ``shared`` may also be set in
+``[whitegoodsd]`` as the default for every appliance.  Errors name
 ``FILE:LINE: [SECTION] key: message``; unknown keys and unused sections are
 warnings, because the original ignored them.
 """
@@ -11,19 +14,22 @@ from __future__ import annotations
 
 import codecs
 import difflib
-import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whitegoodsd import ini
 from whitegoodsd.detector import Settings
+from whitegoodsd.drivers.base import format_address, split_host_port
+
+if TYPE_CHECKING:
+    from whitegoodsd.drivers.base import Driver
 
 DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
-MAX_BYTES = 1024 * 1024  # a configuration file larger than this is a mistake
+MAX_BYTES = 64 * 1024 * 1024  # a configuration file larger than this is a mistake
 PATH_KEYS = ("pidfile", "textfile", "state_file")  # relative: to the file's directory
 
 # A little above what a 16 A mains plug carries (16 A x 230 V = 3,680 W).
@@ -46,37 +52,34 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class PlugConfig:
+    """Where an appliance's plug is and how to speak to it."""
+
+    driver: str  # the family's name
+    host: str  # for families reached by address; a topic for pushed ones
+    port: int | None = None  # None: the family's default
+    options: tuple[tuple[str, Any], ...] = ()  # the family's own keys, by name
+
+    @property
+    def family(self) -> type[Driver]:
+        from whitegoodsd import drivers
+
+        return drivers.get(self.driver)
+
+    def option(self, name: str) -> Any:
+        return dict(self.options).get(name)
+
+    def __str__(self) -> str:
+        return format_address(self.host, self.port)
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     """One appliance: its plug and how to tell that it runs."""
 
     name: str  # exactly as written in ``appliances =``
-    host: str
-    port: int | None  # None: the driver's default
-    driver: str
-    threshold_running_mw: int
-    minsamples: int
-    threshold_finished_mw: int
-    minsamples_finished: int
-    start_delay: float = 0.0
-    finish_delay: float = 0.0
-    max_plausible_mw: int | None = DEFAULT_MAX_PLAUSIBLE_MW  # None: no spike filter
-
-    @property
-    def settings(self) -> Settings:
-        return Settings(
-            self.threshold_running_mw,
-            self.minsamples,
-            self.threshold_finished_mw,
-            self.minsamples_finished,
-            self.start_delay,
-            self.finish_delay,
-            self.max_plausible_mw,
-        )
-
-    @property
-    def plug(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port is None else f"{host}:{self.port}"
+    plug: PlugConfig
+    settings: Settings
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Config:
     unreachable_after: int = 3
     textfile: str | None = None
     state_file: str | None = None
+    shared: tuple[tuple[str, Any], ...] = ()  # family options set in [whitegoodsd]
     warnings: tuple[ini.Problem, ...] = field(default=(), compare=False)
 
 
@@ -146,50 +150,6 @@ def _optional_path(text: str) -> str | None:
     return text or None
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT``."""
-    text = text.strip()
-    if not text:
-        raise ValueError("expected HOST or HOST:PORT")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or not host:
-            raise ValueError(f"unclosed '[' in {text!r}")
-        if not rest:
-            return host, None
-        if not rest.startswith(":"):
-            raise ValueError(f"expected ':PORT' after ']' in {text!r}")
-        return host, _port(rest[1:])
-    if text.count(":") > 1:
-        return _bare_ipv6(text), None
-    host, sep, port = text.partition(":")
-    if not host:
-        raise ValueError(f"missing host in {text!r}")
-    return host, _port(port) if sep else None
-
-
-def _bare_ipv6(text: str) -> str:
-    """An IPv6 address written without brackets (and so without a port)."""
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        address, _, port = text.rpartition(":")
-        try:
-            ipaddress.IPv6Address(address)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an IPv6 address") from None
-        raise ValueError(
-            f"{text!r} is not an IPv6 address; for a port, write [{address}]:{port}"
-        ) from None
-    return text
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"expected a port from 1 to 65535, got {text!r}")
-    return int(text)
-
-
 def _syslog_address(text: str) -> str | tuple[str, int]:
     if text.startswith("/"):
         return text
@@ -209,6 +169,23 @@ def _appliance_names(text: str) -> tuple[str, ...]:
     if not names:
         raise ValueError("names no appliance")
     return names
+
+
+def _families() -> dict[str, type[Driver]]:
+    from whitegoodsd import drivers
+
+    return drivers.registry()
+
+
+def shared_keys() -> dict[str, Key]:
+    """The family options that may be set in [whitegoodsd] as defaults."""
+    return {
+        o.name: Key(o.parse) for family in _families().values() for o in family.OPTIONS if o.shared
+    }
+
+
+def family_keys(family: type[Driver]) -> dict[str, Key]:
+    return {o.name: Key(o.parse, o.required, o.default) for o in family.OPTIONS}
 
 
 def _driver(text: str) -> str:
@@ -245,7 +222,7 @@ GLOBAL_KEYS: Mapping[str, Key] = {
 }
 
 APPLIANCE_KEYS: Mapping[str, Key] = {
-    "smartplug": Key(split_host_port, required=True),
+    "smartplug": Key(str, required=True),  # parsed by the family: parse_smartplug()
     "driver": Key(_driver, default="kasa"),
     "threshold_running_mw": Key(_milliwatts, required=True),
     "minsamples": Key(_count, required=True),
@@ -309,7 +286,13 @@ def parse(text: str, path: str) -> Config:
     if main is None:
         reader.problems.append(ini.Problem(path, 1, MAIN_SECTION, None, "section is missing"))
         raise ConfigError(reader.problems, reader.warnings)
-    settings = reader.values(main, GLOBAL_KEYS)
+    settings = reader.values(main, {**GLOBAL_KEYS, **shared_keys()})
+    shared: dict[str, Any] = {}
+    if settings is not None:
+        for key in shared_keys():
+            value = settings.pop(key)
+            if key in main.entries:
+                shared[key] = value
     names: tuple[str, ...] = settings["appliances"] if settings else ()
     if settings is None and "appliances" in main.entries:
         try:
@@ -334,7 +317,7 @@ def parse(text: str, path: str) -> Config:
         if section is None:
             reader._error(where, main.name, "appliances", f"no section [{name}] for {name!r}")
             continue
-        appliance = _appliance(reader, name, section)
+        appliance = _appliance(reader, name, section, shared)
         if appliance is not None:
             appliances.append(appliance)
     if "appliances" in main.entries:
@@ -356,6 +339,7 @@ def parse(text: str, path: str) -> Config:
     return Config(
         path=path,
         appliances=tuple(appliances),
+        shared=tuple(sorted(shared.items())),
         warnings=tuple(sorted(reader.warnings, key=lambda p: p.line)),
         **{k: v for k, v in settings.items() if k != "appliances"},
     )
@@ -382,25 +366,35 @@ def _name_clashes(path: str, entry: ini.Entry, names: list[str]) -> list[ini.Pro
     return warnings
 
 
-def plug_problem(driver: str, host: str) -> str | None:
-    """Why ``driver`` cannot reach a plug at ``host``, if it cannot."""
-    if driver == "inplug" and ":" in host:
-        return (
-            f"the inplug driver speaks IPv4 only (Broadlink plugs have no IPv6); "
-            f"{host!r} is an IPv6 address"
-        )
-    return None
-
-
-def _appliance(reader: _Reader, name: str, section: ini.Section) -> ApplianceConfig | None:
-    values = reader.values(section, APPLIANCE_KEYS)
+def _appliance(
+    reader: _Reader, name: str, section: ini.Section, shared: Mapping[str, Any]
+) -> ApplianceConfig | None:
+    family = None
+    entry = section.entries.get("driver")
+    try:
+        family = _families()[_driver(entry.value) if entry else "kasa"]
+    except ValueError:
+        pass  # reported by values() below
+    own = family_keys(family) if family is not None else {}
+    for key, value in shared.items():
+        if key in own:
+            own[key] = Key(own[key].parse, False, value)
+    values = reader.values(section, {**APPLIANCE_KEYS, **own})
+    smartplug = section.entries.get("smartplug")
+    if smartplug is None or family is None:
+        return None
+    try:
+        host, port = family.parse_smartplug(smartplug.value)
+    except ValueError as exc:
+        reader._error(smartplug.line, section.name, smartplug.key, str(exc))
+        return None
     if values is None:
         return None
-    host, port = values.pop("smartplug")
-    problem = plug_problem(values["driver"], host)
-    if problem is not None:
-        entry = section.entries["smartplug"]
-        reader._error(entry.line, section.name, entry.key, problem)
+    del values["smartplug"]
+    options = {key: values.pop(key) for key in own}
+    for problem in family.check(host, port, options):
+        reader._error(smartplug.line, section.name, smartplug.key, problem)
+    if family.check(host, port, options):
         return None
     if values["threshold_finished_mw"] is None:
         values["threshold_finished_mw"] = values["threshold_running_mw"]
@@ -426,7 +420,8 @@ def _appliance(reader: _Reader, name: str, section: ini.Section) -> ApplianceCon
             f"threshold_running_mw ({values['threshold_running_mw']:,} mW)",
         )  # fmt: skip
         return None
-    return ApplianceConfig(name=name, host=host, port=port, **values)
+    plug = PlugConfig(values.pop("driver"), host, port, tuple(sorted(options.items())))
+    return ApplianceConfig(name=name, plug=plug, settings=Settings(**values))
 
 
 def load(path: str) -> Config:
@@ -456,7 +451,6 @@ def load(path: str) -> Config:
 
 def summary(config: Config) -> str:
     """A human-readable account of a loaded config, for --check-config."""
-    from whitegoodsd import drivers
 
     lines = [
         f"{config.path}: OK, {len(config.appliances)} appliance(s)",
@@ -476,23 +470,29 @@ def summary(config: Config) -> str:
     if config.state_file:
         lines.append(f"  state file {config.state_file}")
     for a in config.appliances:
-        port = a.port if a.port is not None else drivers.get(a.driver).DEFAULT_PORT
-        host = f"[{a.host}]" if ":" in a.host else a.host
+        s = a.settings
+        family = a.plug.family
+        port = a.plug.port if a.plug.port is not None else family.DEFAULT_PORT
+        where = format_address(a.plug.host, port)
         hysteresis = ""
-        if (a.threshold_finished_mw, a.minsamples_finished) != (
-            a.threshold_running_mw,
-            a.minsamples,
+        if (s.threshold_finished_mw, s.minsamples_finished) != (
+            s.threshold_running_mw,
+            s.minsamples,
         ):
             hysteresis = (
-                f", FINISHED after {a.minsamples_finished} below {a.threshold_finished_mw:,} mW"
+                f", FINISHED after {s.minsamples_finished} below {s.threshold_finished_mw:,} mW"
             )
         delays = "".join(
             f", {what} {seconds:g} s" for what, seconds in
-            (("start_delay", a.start_delay), ("finish_delay", a.finish_delay)) if seconds
+            (("start_delay", s.start_delay), ("finish_delay", s.finish_delay)) if seconds
         )  # fmt: skip
+        secret = {o.name for o in family.OPTIONS if o.secret}
+        options = "".join(
+            f", {k} {'(set)' if k in secret else v}" for k, v in a.plug.options if v is not None
+        )
         lines.append(
-            f"  {a.name}: {a.driver} plug at {host}:{port}, RUNNING after "
-            f"{a.minsamples} sample(s) at or above {a.threshold_running_mw:,} mW{hysteresis}"
-            f"{delays}"
+            f"  {a.name}: {a.plug.driver} plug at {where}, RUNNING after "
+            f"{s.minsamples} sample(s) at or above {s.threshold_running_mw:,} mW{hysteresis}"
+            f"{delays}{options}"
         )
     return "\n".join(lines)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import broadlink, kasa
 
 FAMILIES = ("kasa", "inplug")
@@ -284,7 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from whitegoodsd.config import split_host_port
+    from whitegoodsd.drivers.base import split_host_port
 
     if not 0 < args.timeout <= 3600:
         print("whitegoodsd discover: --timeout must be above 0 and at most 3600 s", file=sys.stderr)

@@ -22,33 +22,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import cycle, drivers, outputs, state
+from whitegoodsd import cycle, drivers, engine, outputs, state
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
+from whitegoodsd.conversation import Conversation
 from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
 from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
+from whitegoodsd.engine import max_in_flight
 from whitegoodsd.outputs import syslog
 from whitegoodsd.status import ApplianceStatus, CycleRecord
 
 EventListener = Callable[[str, Event], None]
 
 
-def max_in_flight() -> int:
-    """How many polls may be open at once: well below the open-file limit."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        soft = 65536
-    return max(1, min(512, (soft - 64) // 2))
-
-
 def make_driver(appliance: ApplianceConfig, timeout: float) -> Driver:
-    return drivers.get(appliance.driver)(appliance.host, appliance.port, timeout)
+    plug = appliance.plug
+    return drivers.get(plug.driver)(plug.host, plug.port, timeout, dict(plug.options))
+
+
+def _failing(error: PlugError) -> Conversation[Reading]:
+    raise error
+    yield  # a generator that fails at its first step
+
+
+def conversation(driver: Driver) -> Conversation[Reading]:
+    """The driver's poll, or one that fails with its bug as the reason."""
+    try:
+        return driver.poll()
+    except Exception as exc:  # noqa: BLE001 - a driver's bug must not stop the loop
+        failure = PlugError(describe(exc, driver.timeout))
+        failure.__cause__ = exc
+        return _failing(failure)
+
+
+async def poll_all(
+    plugs: Sequence[Driver],
+    timeout: float,  # noqa: ASYNC109 - per poll, not for the whole call
+    in_flight: int | None = None,
+) -> list[Reading | PlugError]:
+    """One poll of every plug, at most ``in_flight`` at a time: the daemon's
+    pass and ``--once`` alike."""
+    return await engine.run([conversation(d) for d in plugs], timeout, in_flight)
 
 
 @dataclass
@@ -73,7 +92,7 @@ class Appliance:
     def status(self) -> ApplianceStatus:
         return ApplianceStatus(
             name=self.name,
-            driver=self.config.driver,
+            driver=self.config.plug.driver,
             plug=self.driver.address,
             up=self.error is None and self.reading is not None,
             reading=self.reading,
@@ -219,33 +238,11 @@ class Monitor:
 
     # -- one pass -------------------------------------------------------------
 
-    async def _poll(self, appliance: Appliance) -> Reading | PlugError:
-        try:
-            return await appliance.driver.read()
-        except PlugError as exc:
-            return exc
-        except Exception as exc:  # noqa: BLE001 - a driver's bug must not stop the loop
-            failure = PlugError(describe(exc, appliance.driver.timeout))
-            failure.__cause__ = exc
-            return failure
-
     async def _poll_all(self) -> list[Reading | PlugError]:
-        """Every appliance's poll, at most ``_in_flight`` at a time.
-
-        A fixed set of workers takes the appliances in turn: unlike a task per
-        poll behind a semaphore (whose release scans every waiter in Python
-        3.11), this costs the same per poll for ten plugs or ten thousand.
-        """
-        results: list[Reading | PlugError] = []
-        results.extend(PlugError("not polled") for _ in self.appliances)
-        todo = iter(enumerate(self.appliances))
-
-        async def worker() -> None:
-            for index, appliance in todo:
-                results[index] = await self._poll(appliance)
-
-        await asyncio.gather(*(worker() for _ in range(min(self._in_flight, len(results)))))
-        return results
+        """Every appliance's poll, at most ``_in_flight`` at a time (engine.py)."""
+        return await poll_all(
+            [a.driver for a in self.appliances], self.config.timeout, self._in_flight
+        )
 
     async def poll_pass(self) -> PassResult:
         """Poll every appliance once and act on the results."""
@@ -305,7 +302,7 @@ class Monitor:
             "%s current usage is %s mW; threshold is %s mW",
             appliance.name,
             f"{reading.power_mw:,}",
-            f"{appliance.config.threshold_running_mw:,}",
+            f"{appliance.config.settings.threshold_running_mw:,}",
         )
         if not appliance.detector.is_plausible(reading.power_mw):
             # A one-off spike (HS110s report tens of MW now and then): no sample.
@@ -316,7 +313,7 @@ class Monitor:
                 "Discarded a reading of %s mW from %s: above max_plausible_mw (%s mW).",
                 f"{reading.power_mw:,}",
                 appliance.name,
-                f"{appliance.config.max_plausible_mw:,}",
+                f"{appliance.config.settings.max_plausible_mw:,}",
             )
             return None
         event = appliance.detector.sample(Sample(reading.power_mw, now, reading.total_wh))
@@ -430,11 +427,7 @@ class Monitor:
                 )
                 continue
             previous.detector = previous.detector.reconfigured(spec.settings)
-            if (spec.host, spec.port, spec.driver) != (
-                previous.config.host,
-                previous.config.port,
-                previous.config.driver,
-            ) or new.timeout != self.config.timeout:
+            if spec.plug != previous.config.plug or new.timeout != self.config.timeout:
                 self._retired.append(previous.driver)
                 previous.driver = make_driver(spec, new.timeout)
             previous.config = spec

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whitegoodsd.drivers.base import Reading
+from whitegoodsd.errors import Reading
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Watts Clever INPLUG (Ankuoo NEO PRO) over the Broadlink UDP protocol (port 80).
 
-A thin asyncio transport around :mod:`whitegoodsd.protocols.broadlink`, which
+A poll is a conversation (see ``conversation.py``) around
+:mod:`whitegoodsd.protocols.broadlink`, which
 does all the packet work.  The first poll of a plug sends a unicast hello to
 learn its device type and MAC (a NEO, type 0x2717, has no meter and is refused
 with a clear error) and authenticates; later polls reuse the session and cost
@@ -19,77 +20,18 @@ so until the timeout.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import math
-import socket
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+from whitegoodsd.conversation import Connect, Conversation, Receive, Send
 from whitegoodsd.drivers.base import Driver, PlugError, ProtocolError, Reading
 from whitegoodsd.protocols import broadlink
 
 T = TypeVar("T")
 
 RESEND_INTERVAL = 1.0
-QUEUE_LIMIT = 64  # datagrams waiting to be judged; a flood beyond this is dropped
-
-
-class _Link(asyncio.DatagramProtocol):
-    """One connected UDP socket to one plug, for the length of one poll."""
-
-    def __init__(self, on_drop: Callable[[str], None]) -> None:
-        self.on_drop = on_drop
-        self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue(QUEUE_LIMIT)
-        self.transport: asyncio.DatagramTransport | None = None
-        self.peer: tuple[str, int] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        peer = transport.get_extra_info("peername")
-        self.peer = (peer[0], peer[1]) if peer else None
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        # A connected socket already filters by address; this is the second check.
-        if self.peer is not None and tuple(addr[:2]) != self.peer:
-            self.on_drop(f"datagram from {addr[0]}:{addr[1]}, not the plug")
-            return
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            self.on_drop("more datagrams than expected")
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError):
-            try:
-                self.queue.put_nowait(exc)
-            except asyncio.QueueFull:
-                pass
-
-    async def exchange(
-        self, packet: bytes, accept: Callable[[bytes], T], resend: float, sends: int
-    ) -> T:
-        """Send ``packet`` (again every ``resend`` s) until ``accept`` takes a reply.
-
-        ``accept`` raises broadlink.Stray for a datagram to drop.
-        """
-        assert self.transport is not None
-        loop = asyncio.get_running_loop()
-        for _ in range(sends):
-            self.transport.sendto(packet)
-            deadline = loop.time() + resend
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), remaining)
-                except TimeoutError:
-                    break
-                if isinstance(item, OSError):
-                    raise item
-                try:
-                    return accept(item)
-                except broadlink.Stray as exc:
-                    self.on_drop(str(exc))
-        raise TimeoutError
 
 
 def _hello_reply(data: bytes) -> broadlink.DeviceInfo:
@@ -114,10 +56,27 @@ class InplugPlug(Driver):
 
     NAME = "inplug"
     DEFAULT_PORT = broadlink.PORT
+    EMULATOR = "whitegoodsd.emulator.inplug"
+    DISCOVERY = "whitegoodsd.discover"
     DESCRIPTION = "Watts Clever INPLUG / Ankuoo NEO PRO (Broadlink, AES, UDP 80)"
 
-    def __init__(self, host: str, port: int | None, timeout: float) -> None:
-        super().__init__(host, port, timeout)
+    @classmethod
+    def check(cls, host: str, port: int | None, options: Mapping[str, Any]) -> list[str]:
+        if ":" in host:  # only an IPv6 literal has one
+            return [
+                "the inplug driver speaks IPv4 only (Broadlink plugs have no IPv6); "
+                f"{host!r} is an IPv6 address"
+            ]
+        return []
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        timeout: float,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(host, port, timeout, options)
         self.client = broadlink.Client()
         self.info: broadlink.DeviceInfo | None = None
         self.authentications = 0
@@ -128,41 +87,43 @@ class InplugPlug(Driver):
         self._dropped += 1
         self._last_drop = reason
 
-    async def read(self) -> Reading:
-        """Poll once; a timeout names what was dropped while waiting, if anything."""
+    def poll(self) -> Conversation[Reading]:
+        """One poll; a timeout names what was dropped while waiting, if anything."""
         self._dropped = 0
         try:
-            return await super().read()
-        except PlugError as exc:
-            if self._dropped and isinstance(exc.__cause__, TimeoutError):
+            local = yield Connect(self.host, self.port or broadlink.PORT, datagram=True, local=True)
+            return (yield from self._poll(local))
+        except TimeoutError as exc:
+            if self._dropped:
                 raise PlugError(
-                    f"{exc}; ignored {self._dropped} datagram(s), the last: {self._last_drop}"
-                ) from exc.__cause__
+                    f"no answer within {self.timeout:g} s; ignored {self._dropped} "
+                    f"datagram(s), the last: {self._last_drop}"
+                ) from exc
             raise
 
-    async def _read(self) -> Reading:
-        loop = asyncio.get_running_loop()
-        transport, link = await loop.create_datagram_endpoint(
-            lambda: _Link(self._drop),
-            remote_addr=(self.host, self.port),
-            family=socket.AF_INET,
-        )
-        try:
-            return await self._poll(link)
-        finally:
-            transport.close()
+    def _ask(self, packet: bytes, accept: Callable[[bytes], T]) -> Conversation[T]:
+        """Send ``packet`` (again every second or so) until ``accept`` takes a reply.
 
-    async def _ask(self, link: _Link, packet: bytes, accept: Callable[[bytes], T]) -> T:
+        ``accept`` raises broadlink.Stray for a datagram to drop; the poll's
+        deadline ends the asking.
+        """
         resend = min(RESEND_INTERVAL, max(0.05, self.timeout / 3))
-        sends = math.ceil(self.timeout / resend) + 1
-        return await link.exchange(packet, accept, resend, sends)
+        while True:
+            yield Send(packet)
+            until = time.monotonic() + resend
+            while (remaining := until - time.monotonic()) > 0:
+                data = yield Receive(within=remaining)
+                if data is None:
+                    break
+                try:
+                    return accept(data)
+                except broadlink.Stray as exc:
+                    self._drop(str(exc))
 
-    async def _poll(self, link: _Link) -> Reading:
+    def _poll(self, local: tuple[str, int]) -> Conversation[Reading]:
         if self.info is None:
-            assert link.transport is not None
-            local = link.transport.get_extra_info("sockname")
             hello = broadlink.Hello(dt.datetime.now().astimezone(), local[0], local[1])
-            info = await self._ask(link, broadlink.hello_request(hello), _hello_reply)
+            info = yield from self._ask(broadlink.hello_request(hello), _hello_reply)
             self.client.learn(info)
             self.info = info
         if self.info.meters_power is False:
@@ -171,24 +132,24 @@ class InplugPlug(Driver):
                 f"only type 0x{broadlink.INPLUG:04X} (NEO PRO, INPLUG) has a meter"
             )
         if self.client.session is None:
-            await self._authenticate(link)
+            yield from self._authenticate()
         try:
-            payload = await self._power(link)
+            payload = yield from self._power()
         except broadlink.SessionRejected:
-            await self._authenticate(link)
+            yield from self._authenticate()
             try:
-                payload = await self._power(link)
+                payload = yield from self._power()
             except broadlink.SessionRejected as exc:
                 raise ProtocolError(f"{exc}, even after a new authentication") from None
         return Reading(power_mw=broadlink.parse_power(payload))
 
-    async def _authenticate(self, link: _Link) -> None:
-        await self._ask(link, self.client.auth_request(), self.client.receive)
+    def _authenticate(self) -> Conversation[None]:
+        yield from self._ask(self.client.auth_request(), self.client.receive)
         self.authentications += 1
 
-    async def _power(self, link: _Link) -> bytes:
+    def _power(self) -> Conversation[bytes]:
         request = self.client.control_request(broadlink.Control.GET_POWER)
-        return await self._ask(link, request, self.client.receive)
+        return (yield from self._ask(request, self.client.receive))
 
 
 DRIVER = InplugPlug

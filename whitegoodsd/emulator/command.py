@@ -25,7 +25,7 @@ import math
 import signal
 import sys
 
-from whitegoodsd.config import split_host_port
+from whitegoodsd.drivers.base import split_host_port
 from whitegoodsd.emulator import raise_open_file_limit
 from whitegoodsd.emulator.profiles import (
     BUILTIN,

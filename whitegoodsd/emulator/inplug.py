@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from whitegoodsd.drivers.base import ProtocolError
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import broadlink
 
 DEFAULT_MAC = bytes.fromhex("34ea34000001")

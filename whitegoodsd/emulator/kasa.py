@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from whitegoodsd.drivers.base import ProtocolError, Reading
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.errors import ProtocolError, Reading
 from whitegoodsd.protocols import kasa
 
 log = logging.getLogger("whitegoodsd.emulator")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from whitegoodsd.drivers.base import ProtocolError
+from whitegoodsd.errors import ProtocolError
 
 PORT = 80
 INITIAL_KEY = bytes.fromhex("097628343fe99e23765c1513accf8b02")

@@ -16,7 +16,7 @@ import math
 import struct
 from typing import Any
 
-from whitegoodsd.drivers.base import ProtocolError, Reading, finite
+from whitegoodsd.errors import ProtocolError, Reading, finite
 
 PORT = 9999
 INITIAL_KEY = 171
