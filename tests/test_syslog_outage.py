@@ -293,3 +293,25 @@ def test_parse_round_trip_of_a_restored_line() -> None:
     line = output.Line(AN_HOUR_AGO, 6, "WASHER is FINISHED.", event=True)
     message = parse_syslog(handler.format_packet(line).decode())
     assert (message.severity, message.text) == (6, "WASHER is FINISHED.")
+
+
+def test_a_backlog_sent_into_a_slow_reader_stalls_the_loop_once(tmp_path: Path) -> None:
+    path = tmp_path / "log.sock"
+    listener = SyslogListener(path)  # reads only when the test says
+    handler = output.SyslogHandler(str(path), 21)
+    try:
+        line = record("x" * 200)
+        while handler.queued() < 10:  # the socket is full, and lines wait
+            handler.emit(line)
+        assert handler._stalled
+        listener.sock.recv(65536)  # room for one line
+        handler.emit(line)  # sends one from the backlog, then finds it full again
+        assert handler._stalled  # the same stall: no second wait
+        while handler.queued():
+            listener.drain()
+            listener.messages.clear()
+            handler.flush()
+        assert not handler._stalled
+    finally:
+        handler.close()
+        listener.close()

@@ -113,7 +113,8 @@ class SyslogHandler(logging.Handler):
 
     The socket is opened lazily and reopened after a failure.  Nothing here
     blocks the poll loop for long: a full socket queue is given
-    ``STALL_PATIENCE`` seconds once per stall, then lines wait in the queue.
+    ``STALL_PATIENCE`` seconds once per stall (until the queue is empty
+    again), then lines wait in the queue.
     """
 
     def __init__(
@@ -222,6 +223,9 @@ class SyslogHandler(logging.Handler):
             if not sent:
                 return
             self._queue.popleft()
+        # A stall ends when everything has gone: a backlog sent the moment the
+        # socket has room refills it, and must not cost another wait each time.
+        self._stalled = False
 
     def _check_inode(self) -> None:
         """Reconnect if the socket path now names another socket (syslog restarted)."""
@@ -261,7 +265,6 @@ class SyslogHandler(logging.Handler):
                 if self._socket is None:
                     self._socket = self._open()
                 self._socket.send(packet)
-                self._stalled = False
                 return True
             except BlockingIOError:
                 # The queue is full.  Give a busy syslog daemon a moment, once;
