@@ -17,6 +17,7 @@ from pathlib import Path
 from kasa_plug import KasaTestPlug
 from test_rsyslog import Rsyslog, events, wait_lines
 
+from whitegoodsd import notices
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.outputs import syslog as output
 
@@ -28,9 +29,15 @@ AN_HOUR_AGO = time.time() - 3600
 def record(
     message: str, *args: object, level: int = logging.INFO, at: float | None = None
 ) -> logging.LogRecord:
+    """A log record as the monitor makes it; an event line carries its Notice."""
     made = logging.LogRecord("whitegoodsd", level, __file__, 1, message, args, None)
     if at is not None:
         made.created = at
+    text = made.getMessage()
+    for kind in notices.EVENTS:
+        name, sep, _ = text.partition(f" is {kind}.")
+        if sep:
+            made.notice = notices.Notice(name, kind, made.created)
     return made
 
 
@@ -160,14 +167,17 @@ def test_reload_keeps_the_lines_that_wait(tmp_path: Path) -> None:
         output.setup(str(path), 21, debug=False, stderr=False)
 
 
-def test_only_event_messages_count_as_events() -> None:
+def test_only_notices_of_events_count_as_events() -> None:
     assert output.is_event(record("%s is RUNNING.", "X"))
     assert output.is_event(record("%s is FINISHED.%s", "X", " Ran 0:00:01."))
     assert output.is_event(record("%s is REACHABLE.", "X"))
-    # A peer's words in the arguments never make a line an event.
+    # Words that only look like one never make a line an event.
     assert not output.is_event(
-        record("Error getting current usage for %s: %s", "X", "Y is FINISHED.")
+        logging.LogRecord("w", logging.INFO, __file__, 1, "%s", ("Y is FINISHED.",), None)
     )
+    failed = record("Error getting current usage for %s: %s", "X", "Y is FINISHED.")
+    failed.notice = notices.Notice("X", notices.FAILED, 0.0, reason="Y is FINISHED.")
+    assert not output.is_event(failed)
 
 
 def test_check_config_and_start_warn_of_a_missing_syslog_socket(

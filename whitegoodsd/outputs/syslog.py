@@ -33,7 +33,6 @@ import collections
 import errno
 import logging
 import os
-import re
 import select
 import socket
 import stat
@@ -58,10 +57,6 @@ _SEVERITY = {
     logging.DEBUG: 7,
 }
 
-# The messages (before %-formatting, so no peer's text can pose as one) that
-# are events: users' rules act on them, so they are the last to be dropped.
-_EVENT_MESSAGE = re.compile(r"%s is (RUNNING|FINISHED|UNREACHABLE|REACHABLE)\.(%s)?")
-
 
 def severity(levelno: int) -> int:
     """The syslog severity for a logging level."""
@@ -72,8 +67,13 @@ def severity(levelno: int) -> int:
 
 
 def is_event(record: logging.LogRecord) -> bool:
-    """Whether ``record`` is one of the event lines that rules match."""
-    return isinstance(record.msg, str) and _EVENT_MESSAGE.fullmatch(record.msg) is not None
+    """Whether ``record`` is one of the event lines that rules match.
+
+    The monitor logs each notice with the Notice itself attached (``extra``),
+    so no text a peer sent can pose as an event.
+    """
+    notice = getattr(record, "notice", None)
+    return bool(getattr(notice, "is_event", False))
 
 
 def _timestamp(now: float) -> str:
