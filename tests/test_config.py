@@ -177,7 +177,8 @@ def test_an_empty_appliance_list_is_a_warning_and_watches_nothing(
     path = tmp_path / "idle.ini"
     # Syslog over UDP: no warning about a missing /dev/log on a machine without one.
     path.write_text(
-        f"[whitegoodsd]\nmonitor_interval = 5\nsyslog_address = 127.0.0.1:514\nappliances ={value}\n"
+        "[whitegoodsd]\nmonitor_interval = 5\nsyslog_address = 127.0.0.1:514\n"
+        f"appliances ={value}\n"
     )
     config = load(str(path))
     assert config.appliances == ()
