@@ -296,8 +296,26 @@ class SyslogHandler(logging.Handler):
                 self._socket = None
 
     def close(self) -> None:
+        """Give syslog a last moment to take what waits, then let go of the socket."""
+        self.acquire()
+        try:
+            self._drain(STALL_PATIENCE)
+        finally:
+            self.release()
         self.close_socket()
         super().close()
+
+    def _drain(self, patience: float) -> None:
+        """Deliver while syslog takes lines, waiting at most ``patience`` seconds in all."""
+        end = time.monotonic() + patience
+        while self._queue or self.dropped:
+            self._stalled = True  # the waiting is done here, against one deadline
+            self._deliver()
+            remaining = end - time.monotonic()
+            if not (self._queue or self.dropped) or remaining <= 0:
+                return
+            if not self._wait_writable(self._socket, remaining):
+                return
 
 
 class _Unsendable(Exception):
@@ -339,6 +357,8 @@ def setup(
         if isinstance(old, SyslogHandler):
             waiting.extend(old._queue)
             lost = (old.dropped, old._dropped_events)
+            old._queue.clear()  # the new handler has them now
+            old.dropped, old._dropped_events = 0, []
         logger.removeHandler(old)
         old.close()
     logger.propagate = False
