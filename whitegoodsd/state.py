@@ -16,6 +16,19 @@ no state; an entry for an appliance whose plug changed is dropped with a
 warning.  A file of a newer version is left as it is: the daemon runs
 without it and never overwrites it.
 
+Times
+-----
+The detector measures cycles on the monotonic clock, which no NTP step or
+``date -s`` moves.  The file holds wall-clock times, converted with one
+reading of both clocks (``clock``: taken when the daemon started, so the
+text changes only when the state does) and the kernel's boot id.  A daemon
+restarted in the same boot converts back exactly, whatever the wall clock
+did meanwhile.  After a reboot (or from a file without ``clock``) only the
+wall clock links the two runs: the time between the last sample saved and
+now counts as at most ``RESTART_GAP_LIMIT`` seconds, and never less than 0,
+so a clock stepped across the restart cannot make a cycle negative or hours
+long.
+
 Syslog lines that could not be delivered (``syslog``: the events among them)
 are saved too and sent, with their original timestamps, after a restart.
 """
@@ -36,6 +49,39 @@ from whitegoodsd.status import CycleRecord
 
 VERSION = 1
 MAX_BYTES = 16 * 1024 * 1024  # a larger file is not one this daemon wrote
+RESTART_GAP_LIMIT = 900.0  # seconds a restart across a reboot may add to a cycle
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
+def boot_id() -> str | None:
+    """This boot's id: monotonic times compare only within one boot."""
+    try:
+        with open(BOOT_ID, encoding="ascii") as handle:
+            return handle.read(64).strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """Both clocks read at one moment, and the boot the monotonic one counts from."""
+
+    wall: float
+    monotonic: float
+    boot: str | None
+
+    def to_monotonic(self, saved: Clocks | None, wall_times: Sequence[float]) -> float:
+        """The shift that turns saved wall-clock times into this run's monotonic times."""
+        if (
+            saved is not None
+            and saved.boot is not None
+            and saved.boot == self.boot
+            and saved.monotonic <= self.monotonic
+        ):
+            return saved.monotonic - saved.wall  # exact: the inverse of the save
+        last = max(wall_times, default=self.wall)
+        gap = min(max(self.wall - last, 0.0), RESTART_GAP_LIMIT)
+        return self.monotonic - gap - last
 
 
 @dataclass(frozen=True)
@@ -63,21 +109,32 @@ class _Malformed(ValueError):
     pass
 
 
-def dumps(appliances: Mapping[str, ApplianceState], pending: Sequence[Line] = ()) -> str:
-    """The file's text for ``appliances`` (keyed by name as written)."""
+def dumps(
+    appliances: Mapping[str, ApplianceState],
+    pending: Sequence[Line] = (),
+    origin: Clocks | None = None,
+) -> str:
+    """The file's text for ``appliances`` (keyed by name as written).
+
+    ``origin``: the clocks that convert open cycles' monotonic times to the
+    wall clock; None keeps them as they are.
+    """
+    shift = 0.0 if origin is None else origin.wall - origin.monotonic
     body: dict[str, Any] = {
         "version": VERSION,
         "appliances": {
             name: {
                 "plug": a.plug,
                 "running": a.running,
-                "cycle": asdict(a.cycle) if a.cycle is not None else None,
+                "cycle": asdict(_shifted(a.cycle, shift)) if a.cycle is not None else None,
                 "cycles": a.cycles,
                 "last_cycle": asdict(a.last_cycle) if a.last_cycle is not None else None,
             }
             for name, a in appliances.items()
         },
     }
+    if origin is not None:
+        body["clock"] = asdict(origin)
     if pending:
         body["syslog"] = [
             {"at": line.at, "severity": line.severity, "text": line.text} for line in pending
@@ -85,8 +142,12 @@ def dumps(appliances: Mapping[str, ApplianceState], pending: Sequence[Line] = ()
     return json.dumps(body, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
-def loads(text: str, plugs: Mapping[str, str] | None = None) -> Loaded:
-    """Parse the file's text; ``plugs``: each appliance's plug now, by upper-cased name."""
+def loads(text: str, plugs: Mapping[str, str] | None = None, now: Clocks | None = None) -> Loaded:
+    """Parse the file's text; ``plugs``: each appliance's plug now, by upper-cased name.
+
+    ``now``: this run's clocks, to turn open cycles' times into monotonic
+    ones (see Times above); None keeps them as written.
+    """
     try:
         body = json.loads(text)
         if not isinstance(body, dict):
@@ -108,20 +169,22 @@ def loads(text: str, plugs: Mapping[str, str] | None = None) -> Loaded:
             raise _Malformed("no 'appliances' object")
         appliances = {str(name).upper(): _appliance(entry) for name, entry in entries.items()}
         pending = _pending(body.get("syslog"))
+        if now is not None:
+            appliances = _to_monotonic(appliances, _clocks(body.get("clock")), now)
     except (ValueError, TypeError, KeyError, RecursionError, MemoryError) as exc:
         # RecursionError: JSON nested deeper than the parser's stack allows.
         return Loaded({}, (f"is unreadable ({_brief(exc)}); ignored",))
     warnings = []
     if plugs is not None:
         for name, saved in list(appliances.items()):
-            now = plugs.get(name)
-            if now is not None and now != saved.plug:
+            plug = plugs.get(name)
+            if plug is not None and plug != saved.plug:
                 del appliances[name]
-                warnings.append(f"has {name} on plug {saved.plug}, now {now}; its entry ignored")
+                warnings.append(f"has {name} on plug {saved.plug}, now {plug}; its entry ignored")
     return Loaded(appliances, tuple(warnings), pending)
 
 
-def load(path: str, plugs: Mapping[str, str] | None = None) -> Loaded:
+def load(path: str, plugs: Mapping[str, str] | None = None, now: Clocks | None = None) -> Loaded:
     """Read the state file at ``path``; warnings name the file."""
     try:
         with open(path, encoding="utf-8") as handle:
@@ -134,7 +197,7 @@ def load(path: str, plugs: Mapping[str, str] | None = None) -> Loaded:
     if len(text) > MAX_BYTES:
         return Loaded({}, (f"State file {path} is larger than {MAX_BYTES:,} bytes; ignored.",))
     try:
-        loaded = loads(text, plugs)
+        loaded = loads(text, plugs, now)
     except Exception as exc:  # noqa: BLE001 - whatever is in the file, start afresh
         return Loaded({}, (f"State file {path} is unreadable ({_brief(exc)}); ignored.",))
     warnings = tuple(f"State file {path} {w}." for w in loaded.warnings)
@@ -151,6 +214,38 @@ def _brief(exc: BaseException) -> str:
         return "nested too deep"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:100]
+
+
+def _shifted(cycle: OpenCycle, shift: float) -> OpenCycle:
+    if shift == 0.0:
+        return cycle
+    return dataclasses.replace(
+        cycle,
+        started=cycle.started + shift,
+        last_at=cycle.last_at + shift,
+        end_at=None if cycle.end_at is None else cycle.end_at + shift,
+    )
+
+
+def _to_monotonic(
+    appliances: dict[str, ApplianceState], saved: Clocks | None, now: Clocks
+) -> dict[str, ApplianceState]:
+    last = [a.cycle.last_at for a in appliances.values() if a.cycle is not None]
+    shift = now.to_monotonic(saved, last)
+    return {
+        name: a if a.cycle is None else dataclasses.replace(a, cycle=_shifted(a.cycle, shift))
+        for name, a in appliances.items()
+    }
+
+
+def _clocks(raw: Any) -> Clocks | None:
+    if raw is None:
+        return None
+    obj = _object(raw, "'clock'")
+    boot = obj.get("boot")
+    if boot is not None and not isinstance(boot, str):
+        raise _Malformed("'boot' is not a string")
+    return Clocks(_number(obj, "wall"), _number(obj, "monotonic"), boot)
 
 
 def _pending(raw: Any) -> tuple[Line, ...]:

@@ -22,16 +22,23 @@ from whitegoodsd.tracker import Tracker
 class StateFile:
     """``state_file =``: each appliance's state and open cycle across restarts."""
 
-    def __init__(self, path: str, log: logging.Logger) -> None:
+    def __init__(self, path: str, log: logging.Logger, origin: state.Clocks | None = None) -> None:
         self.path = path
         self.log = log
+        self.origin = origin  # converts open cycles' monotonic times for the file
         self._saved: str | None = None  # the file's text as last written
         self._failing = False
         self._frozen = False  # a newer daemon's file: left as it is
 
-    def restore(self, trackers: Mapping[str, tuple[Tracker, str]]) -> None:
-        """Give each tracker (by upper-cased name, with its plug's address) what was saved."""
-        loaded = state.load(self.path, {name: plug for name, (_, plug) in trackers.items()})
+    def restore(
+        self, trackers: Mapping[str, tuple[Tracker, str]], now: state.Clocks | None = None
+    ) -> None:
+        """Give each tracker (by upper-cased name, with its plug's address) what was saved.
+
+        ``now``: this run's clocks, to bring saved cycles onto its monotonic clock.
+        """
+        plugs = {name: plug for name, (_, plug) in trackers.items()}
+        loaded = state.load(self.path, plugs, now)
         for warning in loaded.warnings:
             self.log.warning("%s", warning)
         self._frozen = not loaded.writable
@@ -66,6 +73,7 @@ class StateFile:
                 for tracker, plug in trackers.values()
             },
             handler.pending() if handler is not None else (),
+            self.origin,
         )
         if text == self._saved:
             return
