@@ -26,7 +26,10 @@ from whitegoodsd.monitor import Monitor
 
 from conftest import WAIT, Daemon, SyslogListener, need, write_ini
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+LIBFAKETIME = next(
+    iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),
+    Path("/usr/lib/faketime/libfaketime.so.1"),
+)
 HOUR = 3600.0
 RAN = re.compile(r"is FINISHED\. Ran (\d+):(\d\d):(\d\d)")
 

@@ -45,6 +45,7 @@ from whitegoodsd.status import ApplianceStatus
 from whitegoodsd.tracker import Tracker
 
 EventListener = Callable[[str, Event], None]
+HELD_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 
 
 def make_driver(appliance: ApplianceConfig, timeout: float) -> Driver:
@@ -157,6 +158,9 @@ class Monitor:
             loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal)
             loop.add_signal_handler(signal.SIGINT, self._on_stop_signal)
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+            # Held since the process began (whitegoodsd.__main__): any that
+            # came meanwhile are handled now, a SIGHUP as a reload.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         self.log.info("Starting.")
         try:
             await self.hubs.start()
