@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 from kasa_plug import KasaTestPlug
-from test_cycles_end_to_end import FakeClock, load_config
+from test_cycles_end_to_end import load_config
 
 from whitegoodsd import state
 from whitegoodsd.cycle import OpenCycle
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor
 
-from conftest import WAIT, Daemon, SyslogListener, need, write_ini
+from conftest import WAIT, Daemon, FakeClock, SyslogListener, need, write_ini
 
 LIBFAKETIME = next(
     iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),

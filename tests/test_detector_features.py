@@ -8,6 +8,7 @@ with each sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,23 +20,14 @@ from whitegoodsd.cycle import OpenCycle
 from whitegoodsd.detector import Detector, EventKind, Sample, Settings, State
 from whitegoodsd.status import CycleRecord
 
+from conftest import FakeClock
+
 R, F = EventKind.RUNNING, EventKind.FINISHED
 MISS = None  # a poll that gave nothing
 SPIKE = 25_000_000  # tens of MW: what HS110s report now and then
 LIMIT = 4_000_000
 
 Timed = tuple[float, EventKind]  # an event, at seconds since the first poll
-
-
-class FakeClock:
-    """Seconds that move only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @dataclass(frozen=True)
@@ -70,7 +62,7 @@ def feed(detector: Detector, steps: list[Step], clock: FakeClock | None = None) 
 
 # -- start_delay and finish_delay ---------------------------------------------
 
-ONE = dict(threshold_running_mw=4000, minsamples=1, threshold_finished_mw=4000)
+ONE: dict[str, Any] = dict(threshold_running_mw=4000, minsamples=1, threshold_finished_mw=4000)
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from kasa_plug import WASHER, KasaTestPlug, ProfilePower
-from test_cycles_end_to_end import FakeClock, load_config, replay
+from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import state
 from whitegoodsd.monitor import Monitor
 
-from conftest import SyslogListener
+from conftest import FakeClock, SyslogListener
 
 
 @pytest.mark.parametrize(
