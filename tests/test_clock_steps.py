@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kasa_plug import KasaTestPlug
 from test_cycles_end_to_end import load_config
 
 from whitegoodsd import state
@@ -25,6 +24,7 @@ from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor
 
 from conftest import WAIT, Daemon, FakeClock, SyslogListener, need, write_ini
+from kasa_plug import KasaTestPlug
 
 LIBFAKETIME = next(
     iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),

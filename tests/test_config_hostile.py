@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kasa_plug import KasaTestPlug
 from test_daemon import ENV, launch, started, wait_exit
 
 from whitegoodsd import config as configuration
@@ -22,6 +21,7 @@ from whitegoodsd.config import ConfigError
 from whitegoodsd.emulator import SettablePower
 
 from conftest import ROOT, WAIT, SyslogListener, write_ini
+from kasa_plug import KasaTestPlug
 
 GOOD = """\
 [whitegoodsd]

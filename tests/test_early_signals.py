@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kasa_plug import KasaTestPlug
 
 from whitegoodsd import daemon
 from whitegoodsd.emulator import SettablePower
 
 from conftest import ROOT, WAIT, Daemon, SyslogListener, write_ini
+from kasa_plug import KasaTestPlug
 
 
 def held(pid: int, signum: int) -> bool:

@@ -11,13 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
-from kasa_plug import WASHER, KasaTestPlug, ProfilePower
 from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import state
 from whitegoodsd.monitor import Monitor
 
 from conftest import FakeClock, SyslogListener
+from kasa_plug import WASHER, KasaTestPlug, ProfilePower
 
 
 @pytest.mark.parametrize(

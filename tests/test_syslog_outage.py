@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kasa_plug import KasaTestPlug
 from test_rsyslog import Rsyslog, events, wait_lines
 
 from whitegoodsd import notices
@@ -22,6 +21,7 @@ from whitegoodsd.emulator import SettablePower
 from whitegoodsd.outputs import syslog as output
 
 from conftest import WAIT, Daemon, SyslogListener, parse_syslog, write_ini
+from kasa_plug import KasaTestPlug
 
 AN_HOUR_AGO = time.time() - 3600
 
