@@ -150,10 +150,18 @@ def test_only_a_whitegoodsd_counts(argv: list[bytes], exe: str | None, ours: boo
 
 def test_a_process_that_only_mentions_whitegoodsd_is_not_running(tmp_path: Path) -> None:
     log = tmp_path / "whitegoodsd.log"
-    log.touch()
-    editor = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL)
-    named = subprocess.Popen(["whitegoodsd"], executable="/bin/cat", stdin=subprocess.PIPE)
+    log.write_text("ready\n")
+    editor = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.PIPE, text=True)
+    named = subprocess.Popen(
+        ["whitegoodsd"], executable="/bin/cat", stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
+        # Each has said something: it runs its own command line (exec is over).
+        assert editor.stdout is not None and editor.stdout.readline() == "ready\n"
+        assert named.stdin is not None and named.stdout is not None
+        named.stdin.write(b"ready\n")
+        named.stdin.flush()
+        assert named.stdout.readline() == b"ready\n"
         assert not daemon.is_running(editor.pid)
         assert daemon.is_running(named.pid)
         pidfile = tmp_path / "w.pid"
@@ -166,3 +174,6 @@ def test_a_process_that_only_mentions_whitegoodsd_is_not_running(tmp_path: Path)
         assert named.stdin is not None
         named.stdin.close()
         named.wait()
+        for stream in (editor.stdout, named.stdout):
+            if stream:
+                stream.close()
