@@ -24,6 +24,7 @@ class Entry:
     key: str  # as written
     value: str  # stripped, inline comment removed
     line: int
+    raw: str = ""  # stripped, nothing removed: for values where ';' and '#' mean themselves
 
 
 @dataclass
@@ -161,5 +162,5 @@ def parse(text: str, path: str) -> Document:
                     "the last value is used",
                 )
             )
-        current.entries[lower] = Entry(key_text, strip_comment(value), number)
+        current.entries[lower] = Entry(key_text, strip_comment(value), number, value.strip())
     return doc

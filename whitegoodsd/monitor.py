@@ -109,7 +109,7 @@ class Monitor:
         if self.state is not None:
             now = state.Clocks(self.wallclock(), self.monotonic(), self._origin.boot)
             self.state.restore(self._trackers(), now)
-        self.outputs: list[outputs.Output] = outputs.build(config)
+        self.outputs: list[outputs.Output] = outputs.build(config, self.log)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
         self._reload_requested = False
@@ -227,8 +227,7 @@ class Monitor:
         await self.hubs.close()
         for appliance in self.appliances:
             await appliance.driver.close()
-        for output in self.outputs:
-            output.close()
+        await outputs.aclose(self.outputs)
 
     # -- one pass -------------------------------------------------------------
 
@@ -376,14 +375,12 @@ class Monitor:
             kept.config = spec
             appliances.append(kept)
         self.appliances = appliances
-        for output in self.outputs:
-            output.close()
         if new.state_file != self.config.state_file:
             self.state = self._state_file(new)
         self.config = new
         self.hubs.config = new
         if self.on_reload is not None:
             self.on_reload(new)
-        self.outputs = outputs.build(new)
+        self.outputs = outputs.rebuild(self.outputs, new, self.log)
         self.log.info("Reloaded %s: %d appliance(s).", new.path, len(new.appliances))
         return True
