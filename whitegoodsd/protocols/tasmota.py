@@ -58,6 +58,8 @@ def milli(value: object, what: str) -> int:
 def _pick(value: object, channel: int, what: str) -> object:
     """``value``, or its ``channel``-th element when it is an array."""
     if not isinstance(value, list):
+        if channel:
+            raise ProtocolError(f"{what} is a single value: the plug has one channel")
         return value
     if not 0 <= channel < len(value):
         raise ProtocolError(f"no channel {channel}: {what} has {len(value)}")
@@ -85,7 +87,10 @@ def parse_status(body: bytes, channel: int = 0) -> Reading:
         raise ProtocolError("ENERGY has no Power")
     power_mw = milli(_pick(energy["Power"], channel, "Power"), "Power")
     voltage = energy.get("Voltage")
-    current = energy.get("Current")
+    if not isinstance(voltage, list) and voltage is not None:
+        voltage = [voltage] * (channel + 1)  # one mains for every channel
+    voltage = None if voltage is None else _optional({"Voltage": voltage}, "Voltage", channel)
+    current = _optional(energy, "Current", channel)
     total = _optional(energy, "Total", channel)
     total_wh = None if total is None else total * 1000
     if total_wh is not None and not math.isfinite(total_wh):
@@ -94,21 +99,19 @@ def parse_status(body: bytes, channel: int = 0) -> Reading:
         total_wh = _optional(energy, "ConsumptionTotal", channel)  # OpenBeken counts in Wh
     return Reading(
         power_mw=power_mw,
-        voltage_mv=None
-        if voltage is None
-        else milli(_pick(voltage, channel, "Voltage"), "Voltage"),
-        current_ma=None
-        if current is None
-        else milli(_pick(current, channel, "Current"), "Current"),
+        voltage_mv=None if voltage is None else milli(voltage, "Voltage"),
+        current_ma=None if current is None else milli(current, "Current"),
         total_wh=total_wh,
     )
 
 
 def _optional(energy: dict[str, Any], key: str, channel: int) -> float | None:
+    """An optional per-channel value; None when absent, or when a multi-channel
+    device gives one value for all (a sum, which is no channel's own)."""
     value = energy.get(key)
-    if value is None:
+    if value is None or (isinstance(value, list) and not value):
         return None
-    if isinstance(value, list) and not value:
+    if channel and not isinstance(value, list):
         return None
     return finite(_pick(value, channel, key), key)
 
