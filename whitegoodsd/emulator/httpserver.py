@@ -150,6 +150,12 @@ class _Connection(asyncio.Protocol):
                 self.transport.write(data)
                 if close:
                     self.transport.close()
+                    return
+                # The raw reply went round h11: start a fresh parser for what follows.
+                rest, _ = self.h11.trailing_data
+                self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+                if rest:  # (b"" would mean end of stream to h11)
+                    self.h11.receive_data(bytes(rest))
                 return
         reply = self.server.handler(request)
         self.server.log_request(request, reply)
