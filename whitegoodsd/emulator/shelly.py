@@ -36,6 +36,7 @@ from typing import Any
 
 from whitegoodsd.emulator import PowerSource
 from whitegoodsd.emulator.httpserver import HttpServer, Reply, Request, start_http
+from whitegoodsd.emulator.serve import Family, PlugServer, Starter
 from whitegoodsd.errors import ProtocolError, Reading
 from whitegoodsd.protocols import digest, shelly
 
@@ -391,25 +392,34 @@ def add_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> N
             pass  # another family offers it already
 
 
-def _starter(gen: int) -> Any:
+def _starter(gen: int) -> Starter:
     async def start(
         host: str, port: int, source: PowerSource, alias: str, index: int, verbose: bool,
-        args: argparse.Namespace | None = None,
-    ) -> HttpServer:  # fmt: skip
-        return await start_shelly(
+        args: argparse.Namespace | None,
+    ) -> PlugServer:  # fmt: skip
+        server: PlugServer = await start_shelly(
             host, port, source, gen=gen, alias=alias, index=index, verbose=verbose,
             password=getattr(args, "password", None),
             username=getattr(args, "username", None) or "admin",
         )  # fmt: skip
+        return server
 
     return start
 
 
-def ini_options(args: argparse.Namespace) -> list[tuple[str, str]]:
+def ini_options(args: argparse.Namespace | None) -> list[tuple[str, str]]:
     """The INI keys a daemon needs for these plugs."""
     options = []
     if getattr(args, "username", None) and getattr(args, "driver", "") == "shelly-gen1":
-        options.append(("username", args.username))
+        options.append(("username", str(getattr(args, "username", ""))))
     if getattr(args, "password", None):
-        options.append(("password", args.password))
+        options.append(("password", str(getattr(args, "password", ""))))
     return options
+
+
+EMULATED = (
+    Family("shelly-gen1", "shelly", shelly.PORT, "Shelly Plug S, Gen1 (/status, /meter/0)",
+           _starter(1), ini_options),
+    Family("shelly-gen2", "shelly", shelly.PORT,
+           "Shelly Plus Plug S, Gen2 (RPC over HTTP, digest auth)", _starter(2), ini_options),
+)  # fmt: skip

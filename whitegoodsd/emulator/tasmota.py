@@ -21,6 +21,7 @@ from typing import Any
 
 from whitegoodsd.emulator import PowerSource
 from whitegoodsd.emulator.httpserver import HttpServer, Reply, Request, start_http
+from whitegoodsd.emulator.serve import Family, PlugServer
 from whitegoodsd.emulator.shelly import add_arguments as add_credentials
 from whitegoodsd.emulator.shelly import meter_reading
 from whitegoodsd.errors import Reading
@@ -128,19 +129,26 @@ add_arguments = add_credentials
 
 async def _start(
     host: str, port: int, source: PowerSource, alias: str, index: int, verbose: bool,
-    args: argparse.Namespace | None = None,
-) -> HttpServer:  # fmt: skip
-    return await start_tasmota(
+    args: argparse.Namespace | None,
+) -> PlugServer:  # fmt: skip
+    server: PlugServer = await start_tasmota(
         host, port, source, alias=alias, index=index, verbose=verbose,
         password=getattr(args, "password", None),
         username=getattr(args, "username", None) or "admin",
     )  # fmt: skip
+    return server
 
 
 def ini_options(args: argparse.Namespace | None) -> list[tuple[str, str]]:
     options = []
     if getattr(args, "password", None):
         if getattr(args, "username", None):
-            options.append(("username", args.username))  # type: ignore[union-attr]
-        options.append(("password", args.password))  # type: ignore[union-attr]
+            options.append(("username", str(getattr(args, "username", ""))))
+        options.append(("password", str(getattr(args, "password", ""))))
     return options
+
+
+EMULATED = (
+    Family("tasmota", "tasmota", tasmota.PORT, "Tasmota energy plug (Sonoff POW class)", _start,
+           ini_options),
+)  # fmt: skip
