@@ -15,6 +15,7 @@ from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.httpserver import HttpServer
 from whitegoodsd.emulator.shelly import start_shelly
 from whitegoodsd.emulator.tasmota import start_tasmota
+from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import tasmota
 
 from conftest import LoopThread, write_ini
@@ -102,5 +103,5 @@ def test_other_http_servers_are_not_plugs(
 
 
 def test_status_0_without_names_is_refused() -> None:
-    with pytest.raises(tasmota.ProtocolError, match="not Tasmota"):
+    with pytest.raises(ProtocolError, match="not Tasmota"):
         tasmota.parse_device(b'{"Command":"Unknown"}')
