@@ -7,6 +7,11 @@ on what a client may send (16 KiB of head, 64 KiB of body), and connections
 dropped when the client stops reading.  ``misbehave``, when set, is called
 for each request first: it may return raw bytes to send instead of a proper
 reply, and whether to close after them (the hostile plugs of the tests).
+
+``websocket``, when set, takes WebSocket upgrades (RFC 6455): it gets the
+upgrade request and returns a function from each text message to the text
+to answer (or None to refuse the upgrade).  The frames are made and read by
+wsproto, imported only then.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import h11
 
@@ -58,6 +64,8 @@ class Reply:
 
 
 Handler = Callable[[Request], Reply]
+# An upgrade request -> a function from each text message to its answer, or None: refused.
+Upgrade = Callable[[Request], Callable[[str], str | None] | None]
 # (raw bytes to send instead of the reply, close after them) or None: behave.
 Misbehave = Callable[[Request], tuple[bytes, bool] | None]
 _REASONS = {
@@ -74,6 +82,9 @@ class _Connection(asyncio.Protocol):
         self.peer = "?"
         self._head: h11.Request | None = None
         self._body = bytearray()
+        self._ws: Any = None  # a wsproto connection once upgraded
+        self._on_message: Callable[[str], str | None] | None = None
+        self._text: list[str] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -87,12 +98,17 @@ class _Connection(asyncio.Protocol):
             self.server.connections.discard(self.transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._ws is not None:
+            self._ws.receive_data(data)
+            self._frames()
+            return
         self.h11.receive_data(data)
         self._events()
 
     def eof_received(self) -> bool:
-        self.h11.receive_data(b"")
-        self._events()
+        if self._ws is None:
+            self.h11.receive_data(b"")
+            self._events()
         return False
 
     def _events(self) -> None:
@@ -143,6 +159,8 @@ class _Connection(asyncio.Protocol):
             body=bytes(self._body),
             peer=self.peer,
         )
+        if (request.header("upgrade") or "").lower() == "websocket" and self._upgrade(request):
+            return
         if self.server.misbehave is not None:
             raw = self.server.misbehave(request)
             if raw is not None:
@@ -164,6 +182,59 @@ class _Connection(asyncio.Protocol):
             self._next_cycle()
         elif self.h11.our_state is h11.MUST_CLOSE:
             self.transport.close()
+
+    def _upgrade(self, request: Request) -> bool:
+        """Take a WebSocket upgrade, if the server serves one here."""
+        assert self.transport is not None
+        key = request.header("sec-websocket-key")
+        on_message = self.server.websocket(request) if self.server.websocket else None
+        if on_message is None or key is None:
+            return False
+        try:
+            from wsproto import ConnectionType
+            from wsproto.connection import Connection
+            from wsproto.utilities import generate_accept_token
+        except ImportError:
+            return False
+        accept: bytes = generate_accept_token(key.encode())
+        headers = [
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Accept", accept),
+        ]
+        self.transport.write(
+            self.h11.send(h11.InformationalResponse(status_code=101, headers=headers)) or b""
+        )
+        rest, _ = self.h11.trailing_data
+        self._ws = Connection(ConnectionType.SERVER)
+        self._on_message = on_message
+        self.server.log_upgrade(request)
+        if rest:
+            self._ws.receive_data(bytes(rest))
+            self._frames()
+        return True
+
+    def _frames(self) -> None:
+        from wsproto.events import CloseConnection, Message, Ping, TextMessage
+
+        assert self.transport is not None and self._on_message is not None
+        for event in self._ws.events():
+            if isinstance(event, TextMessage):
+                self._text.append(event.data)
+                if sum(map(len, self._text)) > MAX_BODY:
+                    self.transport.close()
+                    return
+                if event.message_finished:
+                    answer = self._on_message("".join(self._text))
+                    self._text = []
+                    if answer is not None:
+                        self.transport.write(self._ws.send(Message(data=answer)))
+            elif isinstance(event, Ping):
+                self.transport.write(self._ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self.transport.write(self._ws.send(event.response()))
+                self.transport.close()
+                return
 
     def _send(self, reply: Reply) -> None:
         assert self.transport is not None
@@ -205,6 +276,7 @@ class HttpServer:
         self.verbose = verbose
         self.describe = describe
         self.misbehave: Misbehave | None = None
+        self.websocket: Upgrade | None = None
         self.port = 0
         self.connections: set[asyncio.Transport] = set()
         self._server: asyncio.Server | None = None
@@ -217,6 +289,10 @@ class HttpServer:
                 self.name, request.method, request.target[:80], request.peer,
                 self.describe(reply),
             )  # fmt: skip
+
+    def log_upgrade(self, request: Request) -> None:
+        if self.verbose:
+            log.info("%s http: %s upgraded to a WebSocket", self.name, request.peer)
 
     async def close(self) -> None:
         """Stop listening and drop open connections."""

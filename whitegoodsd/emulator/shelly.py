@@ -14,7 +14,9 @@ answers.  Both generations answer ``/shelly`` without a password.
   with a password, HTTP Digest (SHA-256, user ``admin``, realm = the device
   id) on everything but ``/shelly`` and ``Shelly.GetDeviceInfo``.  A nonce
   is good for an hour and for any number of requests with a rising ``nc``,
-  as on firmware 2.0 and later.
+  as on firmware 2.0 and later.  The same frames go over a WebSocket at
+  ``/rpc`` (when wsproto is installed), each carrying its own ``auth``
+  object, as the device's inbound WebSocket takes them.
 
 The replies report what the power source draws; voltage wanders a little
 around 230 V as mains does.
@@ -74,6 +76,7 @@ class ShellyDevice:
         alias: str = "Emulated plug",
         index: int = 0,
         component: str = "switch",
+        firmware: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if gen not in (1, 2):
@@ -86,6 +89,7 @@ class ShellyDevice:
         self.index = index
         self.component = component
         self.clock = clock
+        self.firmware = firmware or (GEN1_FIRMWARE if gen == 1 else GEN2_FIRMWARE)
         self.mac = _mac(index, gen)
         self.device_id = f"shellyplusplugs-{self.mac.lower()}"
         self.relay_on = True
@@ -100,13 +104,13 @@ class ShellyDevice:
         if self.gen == 1:
             return {
                 "type": "SHPLG-S", "mac": self.mac, "auth": self.password is not None,
-                "fw": GEN1_FIRMWARE, "discoverable": True, "longid": 1,
+                "fw": self.firmware, "discoverable": True, "longid": 1,
                 "num_outputs": 1, "num_meters": 1,
             }  # fmt: skip
         return {
             "name": self.alias, "id": self.device_id, "mac": self.mac, "slot": 0,
             "model": "SNPL-00112EU" if self.component == "switch" else "S3PM-001PCEU16",
-            "gen": 2, "fw_id": GEN2_FIRMWARE, "ver": "1.0.8",
+            "gen": 2, "fw_id": self.firmware, "ver": "1.0.8",
             "app": "PlusPlugS" if self.component == "switch" else "Mini1PMG3",
             "auth_en": self.password is not None,
             "auth_domain": self.device_id if self.password is not None else None,
@@ -172,7 +176,7 @@ class ShellyDevice:
             "device": {"type": "SHPLG-S", "mac": self.mac,
                        "hostname": f"shellyplug-s-{self.mac[-6:]}",
                        "num_outputs": 1, "num_meters": 1},
-            "name": self.alias, "fw": GEN1_FIRMWARE, "login": {"enabled": self.password is not None,
+            "name": self.alias, "fw": self.firmware, "login": {"enabled": self.password is not None,
             "unprotected": False, "username": self.username},
             "relays": [{"name": None, "ison": self.relay_on, "default_state": "on"}],
             "max_power": 2500, "coiot": {"enabled": True, "update_period": 30, "peer": ""},
@@ -280,6 +284,68 @@ class ShellyDevice:
                   "current_limit": 12.0},
         }  # fmt: skip
 
+    # -- WebSocket RPC -------------------------------------------------------------
+
+    def websocket(self, request: Request) -> Callable[[str], str | None] | None:
+        """The inbound WebSocket at /rpc (Gen2 only): a frame in, a frame out."""
+        if self.gen == 1 or request.path != "/rpc":
+            return None
+        return self.rpc_text
+
+    def rpc_text(self, text: str) -> str | None:
+        """One JSON-RPC frame from a WebSocket, and the frame to answer."""
+        self.requests += 1
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(frame, dict) or not isinstance(frame.get("method"), str):
+            return None
+        method = frame["method"]
+        params = frame.get("params") or {}
+        answer: dict[str, Any] = {"id": frame.get("id"), "src": self.device_id}
+        if isinstance(frame.get("src"), str):
+            answer["dst"] = frame["src"]
+        needs_auth = self.password is not None and method != "Shelly.GetDeviceInfo"
+        if needs_auth and not self._frame_auth_ok(frame.get("auth")):
+            self.challenges += 1
+            challenge = {
+                "auth_type": "digest", "nonce": self.new_nonce(), "nc": 1,
+                "realm": self.device_id, "algorithm": "SHA-256",
+            }  # fmt: skip
+            answer["error"] = {"code": 401, "message": json.dumps(challenge)}
+            return json.dumps(answer)
+        result, error = self.call(method, params if isinstance(params, dict) else {})
+        answer.update({"error": error} if error else {"result": result})
+        return json.dumps(answer)
+
+    def _frame_auth_ok(self, auth: object) -> bool:
+        """An RPC frame's ``auth``: digest over "dummy_method:dummy_uri", nc counting up."""
+        if not isinstance(auth, dict):
+            return False
+        try:
+            nonce, cnonce, response = (str(auth[k]) for k in ("nonce", "cnonce", "response"))
+            count = int(str(auth["nc"]))
+        except (KeyError, ValueError):
+            return False
+        known = self.nonces.get(nonce)
+        if (
+            known is None
+            or self.clock() - known[0] > NONCE_LIFETIME
+            or auth.get("realm") != self.device_id
+            or auth.get("username") != shelly.RPC_USER
+            or count <= known[1]
+        ):
+            return False
+        expected = digest.response_hash(
+            "SHA-256", shelly.RPC_USER, self.device_id, self.password or "",
+            "dummy_method", "dummy_uri", nonce, str(auth["nc"]), cnonce, "auth",
+        )  # fmt: skip
+        if not hmac.compare_digest(expected, response.lower()):
+            return False
+        self.nonces[nonce] = (known[0], count)
+        return True
+
     # -- digest -----------------------------------------------------------------------
 
     def new_nonce(self) -> str:
@@ -362,17 +428,19 @@ async def start_shelly(
     alias: str = "Emulated plug",
     index: int = 0,
     component: str = "switch",
+    firmware: str | None = None,
     verbose: bool = False,
 ) -> HttpServer:
     """Serve an emulated Shelly of generation ``gen`` (1 or 2) on ``host``:``port``."""
     device = ShellyDevice(
         source, gen=gen, password=password, username=username, alias=alias, index=index,
-        component=component,
+        component=component, firmware=firmware,
     )  # fmt: skip
     server = await start_http(
         host, port, device.handle, name=alias, verbose=verbose, describe=describe
     )
     server.device = device  # type: ignore[attr-defined]
+    server.websocket = device.websocket
     return server
 
 
