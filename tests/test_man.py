@@ -120,6 +120,16 @@ def test_every_driver_is_documented() -> None:
         assert f"\n.TP\n.B {name}\n" in page
 
 
+def test_every_family_option_is_documented() -> None:
+    from whitegoodsd import drivers
+
+    page = section(INI_PAGE.read_text(), "APPLIANCE SECTIONS")
+    documented = {tag.split("=")[0].strip() for tag in tags(page) if "=" in tag}
+    for family in drivers.registry().values():
+        for option in family.OPTIONS:
+            assert option.name in documented, f"{family.NAME}: {option.name}"
+
+
 def test_every_metric_is_documented() -> None:
     documented = set(tags(section(INI_PAGE.read_text(), "METRICS")))
     # The contract of DESIGN.md ...

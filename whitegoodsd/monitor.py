@@ -251,6 +251,8 @@ class Monitor:
         result = PassResult(active=False)
         for appliance, outcome in zip(self.appliances, results, strict=True):
             appliance.last_poll = now
+            for note in appliance.driver.notes():
+                self.log.debug("%s: %s.", appliance.name, note)
             if isinstance(outcome, PlugError):
                 self._failed(appliance, outcome)
                 result.failed.append(appliance.name)
