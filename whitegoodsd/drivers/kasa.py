@@ -92,7 +92,7 @@ class KasaPlug(Driver):
     DESCRIPTION = "TP-Link Kasa HS110/KP115/KP125 (XOR-ciphered JSON on TCP 9999, or KLAP)"
     OPTIONS = (PROTOCOL, HTTP_PORT, USERNAME, PASSWORD)
     EMULATOR = "whitegoodsd.emulator.kasa"
-    DISCOVERY = "whitegoodsd.discover"
+    DISCOVERY = "whitegoodsd.discovery.kasa"
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import h11
 
 from whitegoodsd.emulator import PowerSource
-from whitegoodsd.emulator.serve import PlugServer
+from whitegoodsd.emulator.serve import Family, PlugServer
 from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import klap, tapo
 
@@ -387,3 +387,11 @@ def _credentials(args: argparse.Namespace | None) -> list[tuple[str, str]]:
 
 def _kasa_options(args: argparse.Namespace | None) -> list[tuple[str, str]]:
     return [("protocol", "klap"), *_credentials(args)]
+
+
+EMULATED = (
+    Family("tapo", "tapo", klap.PORT, "TP-Link Tapo P110 (KLAP, SMART JSON)", _start_tapo,
+           _credentials),
+    Family("kasa-klap", "kasa", klap.PORT, "TP-Link Kasa KP115, new firmware (KLAP, IOT JSON)",
+           _start_kasa, _kasa_options),
+)  # fmt: skip
