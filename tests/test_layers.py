@@ -37,7 +37,7 @@ ALLOWED = {
 
 def imports(path: str) -> set[str]:
     tree = ast.parse((ROOT / path).read_text())
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "whitegoodsd":
             found.update(f"whitegoodsd.{alias.name}" for alias in node.names)
