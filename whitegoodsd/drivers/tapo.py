@@ -30,7 +30,7 @@ class TapoPlug(Driver):
     DESCRIPTION = "TP-Link Tapo P110/P115/P110M/KP125M (KLAP v1/v2, SMART JSON, HTTP 80)"
     OPTIONS = (USERNAME, PASSWORD)
     EMULATOR = "whitegoodsd.emulator.klap"
-    DISCOVERY = None
+    DISCOVERY = "whitegoodsd.discovery.tdp"
 
     def __init__(
         self,

@@ -10,15 +10,19 @@ runs ahead).  Requests under an unknown or expired session get 403, as on
 the plugs.  Inside, a :class:`~whitegoodsd.emulator.smart.SmartDevice` or a
 :class:`~whitegoodsd.emulator.kasa.KasaDevice` answers.
 
-With ``tpap`` the plug behaves as firmware that moved to TPAP without
-"Third-Party Compatibility": handshake1 is refused with 403, and
-``POST /`` answers the TPAP discovery request.
+The UDP port of the same number answers TP-Link's discovery probe (port
+20002 on a real plug, ``protocols/tdp.py``).  With ``tpap`` the plug behaves
+as firmware that moved to TPAP without "Third-Party Compatibility":
+handshake1 is refused with 403, and ``POST /`` answers the TPAP discovery
+request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import hashlib
 import json
 import logging
 import os
@@ -28,12 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import h11
-
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.emulator.httpserver import Connection, Reply, Request
 from whitegoodsd.emulator.serve import Family, PlugServer
 from whitegoodsd.errors import ProtocolError
-from whitegoodsd.protocols import klap, tapo
+from whitegoodsd.protocols import klap, tapo, tdp
 
 log = logging.getLogger("whitegoodsd.emulator")
 
@@ -75,6 +78,9 @@ class KlapServer:
         lifetime: float = 86_400,
         advertised: int | None = None,
         tpap: bool = False,
+        device_type: str = "SMART.TAPOPLUG",
+        model: str = "P110(EU)",
+        mac: str = "3C-52-A1-00-00-01",
         verbose: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -86,27 +92,55 @@ class KlapServer:
         self.lifetime = lifetime
         self.advertised = round(lifetime) if advertised is None else advertised
         self.tpap = tpap
+        self.identity = {"device_type": device_type, "device_model": model, "mac": mac}
         self.verbose = verbose
         self.clock = clock
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self.handshakes = 0  # handshake2s that succeeded
         self.refused = 0  # handshake1s refused (tpap) and handshake2s that failed
         self.accepted = 0  # TCP connections
+        self.last_seq = 0  # of the last request opened
         self.connections: set[asyncio.Transport] = set()
         self._server: asyncio.Server | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+
+    def _accept(self) -> None:
+        self.accepted += 1
 
     def forget(self) -> None:
         """Drop every session, as a plug does when it restarts."""
         self.sessions.clear()
 
     async def _bind(self, port: int) -> None:
+        """TCP (HTTP) and UDP (discovery, as on 20002) on the same port number."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self), self.host, port, reuse_address=True, backlog=128
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        attempts = 50 if port == 0 else 1
+        for attempt in range(attempts):
+            server = await loop.create_server(
+                lambda: Connection(self.respond, self.connections, self._accept, MAX_REQUEST),
+                self.host,
+                port,
+                reuse_address=True,
+                backlog=128,
+            )
+            bound = server.sockets[0].getsockname()[1]
+            try:
+                udp, _ = await loop.create_datagram_endpoint(
+                    lambda: _Discovery(self), local_addr=(self.host, bound)
+                )
+            except OSError as exc:
+                server.close()
+                await server.wait_closed()
+                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                    raise
+                continue
+            self._server, self._udp, self.port = server, udp, bound
+            return
 
     async def close(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
         if self._server is not None:
             self._server.close()
             for transport in list(self.connections):
@@ -114,12 +148,34 @@ class KlapServer:
             await self._server.wait_closed()
             self._server = None
 
+    def discovery_reply(self, serial: int) -> bytes:
+        """The answer to a discovery probe, as a plug gives it on UDP 20002."""
+        encrypt = "TPAP" if self.tpap else "KLAP"
+        result: dict[str, Any] = {
+            **self.identity,
+            "device_id": hashlib.sha256(self.identity["mac"].encode()).hexdigest()[:32],
+            "owner": "",
+            "ip": self.host,
+            "is_support_iot_cloud": True,
+            "obd_src": "tplink",
+            "factory_default": False,
+            "mgt_encrypt_schm": {"is_support_https": False, "encrypt_type": encrypt,
+                                 "http_port": self.port, "lv": self.version},
+        }  # fmt: skip
+        return tdp.reply(result, serial)
+
     # -- answering: (status, headers, body) for a whole request -----------------
 
-    def answer(self, method: str, target: str, cookie: str | None, body: bytes) -> _Reply:
+    def respond(self, request: Request) -> Reply:
+        """The HTTP server's callback (``httpserver.py``)."""
+        cookie = request.cookies().get(klap.COOKIE_SESSION)
+        return self.answer(request.method, request.target, cookie, request.body)
+
+    def answer(self, method: str, target: str, cookie: str | None, body: bytes) -> Reply:
+        """The reply to one whole request."""
         path, _, query = target.partition("?")
         if method != "POST":
-            return _Reply(405)
+            return Reply(405)
         if path == klap.HANDSHAKE1:
             return self._handshake1(body)
         if path == klap.HANDSHAKE2:
@@ -128,14 +184,14 @@ class KlapServer:
             return self._request(cookie, query, body)
         if path == "/":
             return self._tpap_probe(body)
-        return _Reply(404)
+        return Reply(404)
 
-    def _handshake1(self, body: bytes) -> _Reply:
+    def _handshake1(self, body: bytes) -> Reply:
         if self.tpap:
             self.refused += 1
-            return _Reply(403)
+            return Reply(403)
         if len(body) != klap.SEED_SIZE:
-            return _Reply(400)
+            return Reply(400)
         remote = os.urandom(klap.SEED_SIZE)
         sid = os.urandom(16).hex().upper()
         self.sessions[sid] = _Session(
@@ -145,7 +201,7 @@ class KlapServer:
             self.sessions.popitem(last=False)
         proof = klap.server_hash(self.version, body, remote, self.auth)
         cookie = f"{klap.COOKIE_SESSION}={sid};{klap.COOKIE_TIMEOUT}={self.advertised}"
-        return _Reply(200, remote + proof, cookie)
+        return Reply(200, remote + proof, cookie)
 
     def _live(self, cookie: str | None) -> _Session | None:
         session = self.sessions.get(cookie or "")
@@ -154,42 +210,43 @@ class KlapServer:
             return None
         return session
 
-    def _handshake2(self, cookie: str | None, body: bytes) -> _Reply:
+    def _handshake2(self, cookie: str | None, body: bytes) -> Reply:
         session = self._live(cookie)
         if session is None:
-            return _Reply(403)
+            return Reply(403)
         expected = klap.client_hash(session.version, session.local_seed, session.remote_seed,
                                     session.auth)  # fmt: skip
         if body != expected:
             self.refused += 1
             del self.sessions[cookie or ""]
-            return _Reply(403)
+            return Reply(403)
         session.keys = klap.Session(session.local_seed, session.remote_seed, session.auth)
         self.handshakes += 1
-        return _Reply(200)
+        return Reply(200)
 
-    def _request(self, cookie: str | None, query: str, body: bytes) -> _Reply:
+    def _request(self, cookie: str | None, query: str, body: bytes) -> Reply:
         session = self._live(cookie)
         if session is None or session.keys is None:
-            return _Reply(403)
+            return Reply(403)
         try:
             seq = klap.parse_seq(query)
             request = tapo.loads(session.keys.open_request(body, seq), "request")
+            self.last_seq = seq
         except ProtocolError as exc:
             log.warning("%s: bad request: %s", self.device.alias, exc)
-            return _Reply(400)
+            return Reply(400)
         reply = self.device.handle(request)
         if self.verbose or log.isEnabledFor(logging.DEBUG):
             log.log(logging.INFO if self.verbose else logging.DEBUG, "%s klap: %s",
                     self.device.alias, self.device.summary(request))  # fmt: skip
         plain = json.dumps(reply, separators=(",", ":")).encode()
-        return _Reply(200, session.keys.seal(plain, seq))
+        return Reply(200, session.keys.seal(plain, seq))
 
-    def _tpap_probe(self, body: bytes) -> _Reply:
+    def _tpap_probe(self, body: bytes) -> Reply:
         try:
             request = tapo.loads(body, "request")
         except ProtocolError:
-            return _Reply(400)
+            return Reply(400)
         params = request.get("params")
         if (
             self.tpap
@@ -200,105 +257,30 @@ class KlapServer:
             result = {"mac": "3C-52-A1-00-00-00",
                       "tpap": {"tls": 0, "dac": False, "noc": False, "pake": [2], "port": 80,
                                "user_hash_type": 0}}  # fmt: skip
-            return _Reply(200, tapo.reply(result), content_type="application/json")
-        return _Reply(200, tapo.reply(error_code=tapo.BAD_REQUEST), content_type="application/json")
+            return Reply(200, tapo.reply(result), content_type="application/json")
+        return Reply(200, tapo.reply(error_code=tapo.BAD_REQUEST), content_type="application/json")
 
 
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: bytes = b""
-    cookie: str | None = None
-    content_type: str = "text/html"
-
-
-_REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
-            405: b"Method Not Allowed"}  # fmt: skip
-
-
-class _Connection(asyncio.Protocol):
-    """One client connection: h11 parses, KlapServer answers."""
-
+class _Discovery(asyncio.DatagramProtocol):
     def __init__(self, server: KlapServer) -> None:
         self.server = server
-        self.transport: asyncio.Transport | None = None
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
-        self._request: h11.Request | None = None
-        self._body = bytearray()
+        self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.server.connections.add(transport)
-        self.server.accepted += 1
+        self.transport = transport  # type: ignore[assignment]
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
-            self.server.connections.discard(self.transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.h11.receive_data(data)
-        self._drain()
-
-    def eof_received(self) -> bool:
-        self.h11.receive_data(b"")
-        self._drain()
-        return False
-
-    def _drain(self) -> None:
-        assert self.transport is not None
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         try:
-            while True:
-                event = self.h11.next_event()
-                if event is h11.NEED_DATA:
-                    return
-                if event is h11.PAUSED:
-                    if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
-                        self.h11.start_next_cycle()
-                        continue
-                    return
-                if isinstance(event, h11.Request):
-                    self._request, self._body = event, bytearray()
-                elif isinstance(event, h11.Data):
-                    self._body += event.data
-                    if len(self._body) > MAX_REQUEST:
-                        raise h11.RemoteProtocolError("request body too large", 413)
-                elif isinstance(event, h11.EndOfMessage):
-                    self._respond()
-                elif isinstance(event, h11.ConnectionClosed):
-                    self.transport.close()
-                    return
-        except h11.RemoteProtocolError:
-            self.transport.close()
+            tdp.parse_packet(data)
+        except ProtocolError as exc:
+            log.warning("%s: bad discovery probe: %s", self.server.device.alias, exc)
+            return
+        assert self.transport is not None
+        serial = int.from_bytes(data[8:12], "big")
+        self.transport.sendto(self.server.discovery_reply(serial), addr)
 
-    def _respond(self) -> None:
-        assert self.transport is not None and self._request is not None
-        request = self._request
-        cookie = None
-        for name, value in request.headers:
-            if name == b"cookie":
-                for pair in value.decode("latin-1").split(";"):
-                    key, _, content = pair.strip().partition("=")
-                    if key == klap.COOKIE_SESSION:
-                        cookie = content
-        reply = self.server.answer(
-            request.method.decode("latin-1"),
-            request.target.decode("latin-1"),
-            cookie,
-            bytes(self._body),
-        )
-        headers = [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body)))]
-        if reply.cookie:
-            headers.append(("Set-Cookie", reply.cookie))
-        out = self.h11.send(
-            h11.Response(status_code=reply.status, headers=headers,
-                         reason=_REASONS.get(reply.status, b""))
-        )  # fmt: skip
-        out = (out or b"") + (self.h11.send(h11.Data(data=reply.body)) or b"")
-        out += self.h11.send(h11.EndOfMessage()) or b""
-        self.transport.write(out)
-        if self.h11.our_state is h11.MUST_CLOSE:
-            self.transport.close()
+    def error_received(self, exc: Exception) -> None:
+        pass
 
 
 async def start_klap(
@@ -368,7 +350,8 @@ async def _start_tapo(host: str, port: int, source: PowerSource, alias: str, ind
     from whitegoodsd.emulator.smart import SmartDevice
 
     device = SmartDevice(source, alias=alias, index=index)
-    return await start_klap(host, port, device, verbose=verbose, **_options(args, 2))
+    return await start_klap(host, port, device, verbose=verbose, mac=device.mac,
+                            **_options(args, 2))  # fmt: skip
 
 
 async def _start_kasa(host: str, port: int, source: PowerSource, alias: str, index: int,
@@ -376,7 +359,9 @@ async def _start_kasa(host: str, port: int, source: PowerSource, alias: str, ind
     from whitegoodsd.emulator.kasa import KasaDevice
 
     device = KasaDevice(source, shape="v2", alias=alias, index=index)
-    return await start_klap(host, port, device, verbose=verbose, **_options(args, 1))
+    mac = device.ids["mac"].replace(":", "-")
+    return await start_klap(host, port, device, verbose=verbose, device_type="IOT.SMARTPLUGSWITCH",
+                            model="KP115(EU)", mac=mac, **_options(args, 1))  # fmt: skip
 
 
 def _credentials(args: argparse.Namespace | None) -> list[tuple[str, str]]:

@@ -38,11 +38,12 @@ import hmac
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from typing import TYPE_CHECKING
 
 from whitegoodsd.errors import AuthError, ProtocolError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 PORT = 80
 VERSIONS = (1, 2)
@@ -180,6 +181,9 @@ class Session:
         self.sig_key = hashlib.sha256(b"ldk" + material).digest()[:28]
 
     def _cipher(self, seq: int) -> Cipher[modes.CBC]:
+        # imported here: a daemon with legacy Kasa plugs only never loads cryptography
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         return Cipher(algorithms.AES(self.key), modes.CBC(self.iv_prefix + _SEQ.pack(seq)))
 
     def signature(self, seq: int, ciphertext: bytes) -> bytes:
@@ -192,6 +196,8 @@ class Session:
 
     def seal(self, plaintext: bytes, seq: int) -> bytes:
         """``signature + ciphertext`` of ``plaintext`` under sequence number ``seq``."""
+        from cryptography.hazmat.primitives import padding
+
         padder = padding.PKCS7(128).padder()
         padded = padder.update(plaintext) + padder.finalize()
         encryptor = self._cipher(seq).encryptor()
@@ -211,6 +217,8 @@ class Session:
             )
         decryptor = self._cipher(seq).decryptor()
         padded = decryptor.update(ciphertext) + decryptor.finalize()
+        from cryptography.hazmat.primitives import padding
+
         unpadder = padding.PKCS7(128).unpadder()
         try:
             return unpadder.update(padded) + unpadder.finalize()
