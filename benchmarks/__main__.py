@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run every benchmark and print a table.
 
 Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
-client), the same with 10% of the plugs silent, and the daemon's footprint.
+client), the same with 10% of the plugs silent, the KLAP poll (Kasa and Tapo)
+beside the legacy XOR poll, and the daemon's footprint.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 """
@@ -15,7 +16,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import footprint, passes
+from benchmarks import footprint, klap, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -119,6 +120,23 @@ def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
     print(table(rows))
 
 
+def print_klap(figures: list[passes.PassFigures]) -> None:
+    base = figures[0]  # whitegoodsd's XOR poll
+    rows = [["client", "plugs", "wall / pass", "CPU / poll", "x XOR poll", "plugs' CPU / poll"]]
+    for f in figures:
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
+            ]
+        )
+    print(table(rows))
+
+
 def print_footprint(fp: footprint.Footprint) -> None:
     samples = fp.rss_samples or (fp.rss_start,)
     rows = [
@@ -200,11 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="poll timeout, seconds")
     parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
     parser.add_argument(
-        "--only", choices=["passes", "dead", "footprint"], action="append", help="run only these"
+        "--only",
+        choices=["passes", "dead", "klap", "footprint"],
+        action="append",
+        help="run only these",
     )
+    parser.add_argument("--klap-plugs", type=int, default=100, help="plugs for the KLAP figures")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "dead", "footprint"])
+    only = set(args.only or ["passes", "dead", "klap", "footprint"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -228,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         dead = asyncio.run(dead_rows(sizes, args.timeout, sequential_limit=30.0))
         print_dead(dead, args.timeout)
+    if "klap" in only:
+        print(
+            f"\nKLAP: {args.klap_plugs} plugs, {args.repeat} passes after a warm-up; "
+            "CPU of the client process"
+        )
+        print_klap(asyncio.run(klap.klap_rows(args.klap_plugs, args.repeat, args.timeout)))
     if "footprint" in only:
         print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
         fp = footprint.run(args.passes)
