@@ -21,9 +21,12 @@ import logging
 from typing import Any
 
 from benchmarks.passes import HOST, PassFigures, measure
-from benchmarks.plugs import PASSWORD, USERNAME, Farm
+from benchmarks.plugs import Farm
 from whitegoodsd import config as configuration
+from whitegoodsd.emulator.klap import DEFAULT_USERNAME as USERNAME
 from whitegoodsd.monitor import Monitor
+
+PASSWORD = "bench"
 
 KIND_OPTIONS = {
     "xor": "",
@@ -46,13 +49,13 @@ def ini_text(ports: list[int], kind: str, poll_timeout: float) -> str:
 
 
 async def whitegoodsd_passes(
-    farm: Farm, poll_timeout: float, repeat: int, fresh_sessions: bool
+    farm: Farm, kind: str, poll_timeout: float, repeat: int, fresh_sessions: bool
 ) -> PassFigures:
     logger = logging.getLogger("whitegoodsd.benchmark")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    config = configuration.parse(ini_text(farm.ports, farm.kind, poll_timeout), "klap.ini")
+    config = configuration.parse(ini_text(farm.ports, kind, poll_timeout), "klap.ini")
     monitor = Monitor(config, logger=logger)
     drivers = [a.driver for a in monitor.appliances]
 
@@ -63,18 +66,20 @@ async def whitegoodsd_passes(
         return len((await monitor.poll_pass()).failed)
 
     how = "new session each poll" if fresh_sessions else "session kept"
-    name = f"whitegoodsd {farm.kind}" + ("" if farm.kind == "xor" else f", {how}")
+    name = f"whitegoodsd {kind}" + ("" if kind == "xor" else f", {how}")
     try:
         return await measure(name, len(farm.ports), repeat, one_pass, True, farm)
     finally:
         await monitor.close()
 
 
-async def python_kasa_passes(farm: Farm, poll_timeout: float, repeat: int) -> PassFigures:
+async def python_kasa_passes(
+    farm: Farm, kind: str, poll_timeout: float, repeat: int
+) -> PassFigures:
     from kasa import Credentials, Device, DeviceConfig, DeviceConnectionParameters, Module
 
     logging.getLogger("kasa").setLevel(logging.CRITICAL)
-    smart = farm.kind == "tapo"
+    smart = kind == "tapo"
     family = "SMART.TAPOPLUG" if smart else "IOT.SMARTPLUGSWITCH"
     devices = await asyncio.gather(
         *(
@@ -103,7 +108,7 @@ async def python_kasa_passes(farm: Farm, poll_timeout: float, repeat: int) -> Pa
         return sum(isinstance(r, Exception) for r in results)
 
     try:
-        return await measure(f"python-kasa {farm.kind}", len(farm.ports), repeat, one_pass,
+        return await measure(f"python-kasa {kind}", len(farm.ports), repeat, one_pass,
                              True, farm)  # fmt: skip
     finally:
         await asyncio.gather(*(d.disconnect() for d in devices), return_exceptions=True)
@@ -112,9 +117,10 @@ async def python_kasa_passes(farm: Farm, poll_timeout: float, repeat: int) -> Pa
 async def klap_rows(size: int, repeat: int, poll_timeout: float) -> list[PassFigures]:
     figures = []
     for kind in ("xor", "kasa-klap", "tapo"):
-        with Farm(size, kind=kind) as farm:
-            figures.append(await whitegoodsd_passes(farm, poll_timeout, repeat, False))
+        family, password = ("kasa", None) if kind == "xor" else (kind, PASSWORD)
+        with Farm(size, family=family, password=password) as farm:
+            figures.append(await whitegoodsd_passes(farm, kind, poll_timeout, repeat, False))
             if kind != "xor":
-                figures.append(await whitegoodsd_passes(farm, poll_timeout, repeat, True))
-                figures.append(await python_kasa_passes(farm, poll_timeout, repeat))
+                figures.append(await whitegoodsd_passes(farm, kind, poll_timeout, repeat, True))
+                figures.append(await python_kasa_passes(farm, kind, poll_timeout, repeat))
     return figures

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from whitegoodsd.emulator import PowerSource
-from whitegoodsd.emulator.httpserver import Connection, Reply, Request
+from whitegoodsd.emulator.httpserver import HttpServer, Reply, Request, start_http
 from whitegoodsd.emulator.serve import Family, PlugServer
 from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import klap, tapo, tdp
@@ -43,7 +43,6 @@ log = logging.getLogger("whitegoodsd.emulator")
 DEFAULT_USERNAME = "user@example.com"
 DEFAULT_PASSWORD = "secret"
 MAX_SESSIONS = 64  # the plugs keep very few; the oldest goes first
-MAX_REQUEST = 16 * 1024
 
 
 class Device(Protocol):
@@ -52,6 +51,16 @@ class Device(Protocol):
     def handle(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
     def summary(self, request: dict[str, Any]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The plug's answer to one request: what goes into the HTTP reply."""
+
+    status: int
+    body: bytes = b""
+    cookie: str | None = None  # a Set-Cookie value
+    content_type: str = "application/octet-stream"
 
 
 @dataclass
@@ -98,14 +107,15 @@ class KlapServer:
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self.handshakes = 0  # handshake2s that succeeded
         self.refused = 0  # handshake1s refused (tpap) and handshake2s that failed
-        self.accepted = 0  # TCP connections
+        self._peers: set[str] = set()  # client addresses seen: one per TCP connection
         self.last_seq = 0  # of the last request opened
-        self.connections: set[asyncio.Transport] = set()
-        self._server: asyncio.Server | None = None
+        self._http: HttpServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
 
-    def _accept(self) -> None:
-        self.accepted += 1
+    @property
+    def accepted(self) -> int:
+        """TCP connections that sent a request."""
+        return len(self._peers)
 
     def forget(self) -> None:
         """Drop every session, as a plug does when it restarts."""
@@ -116,37 +126,27 @@ class KlapServer:
         loop = asyncio.get_running_loop()
         attempts = 50 if port == 0 else 1
         for attempt in range(attempts):
-            server = await loop.create_server(
-                lambda: Connection(self.respond, self.connections, self._accept, MAX_REQUEST),
-                self.host,
-                port,
-                reuse_address=True,
-                backlog=128,
-            )
-            bound = server.sockets[0].getsockname()[1]
+            http = await start_http(self.host, port, self.respond, name=self.device.alias,
+                                    verbose=False)  # fmt: skip
             try:
                 udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _Discovery(self), local_addr=(self.host, bound)
+                    lambda: _Discovery(self), local_addr=(self.host, http.port)
                 )
             except OSError as exc:
-                server.close()
-                await server.wait_closed()
+                await http.close()
                 if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
                     raise
                 continue
-            self._server, self._udp, self.port = server, udp, bound
+            self._http, self._udp, self.port = http, udp, http.port
             return
 
     async def close(self) -> None:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
-        if self._server is not None:
-            self._server.close()
-            for transport in list(self.connections):
-                transport.abort()
-            await self._server.wait_closed()
-            self._server = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     def discovery_reply(self, serial: int) -> bytes:
         """The answer to a discovery probe, as a plug gives it on UDP 20002."""
@@ -167,15 +167,22 @@ class KlapServer:
     # -- answering: (status, headers, body) for a whole request -----------------
 
     def respond(self, request: Request) -> Reply:
-        """The HTTP server's callback (``httpserver.py``)."""
-        cookie = request.cookies().get(klap.COOKIE_SESSION)
-        return self.answer(request.method, request.target, cookie, request.body)
+        """The HTTP server's handler (``httpserver.py``)."""
+        self._peers.add(request.peer)
+        cookie = None
+        for pair in (request.header("cookie") or "").split(";"):
+            name, _, value = pair.strip().partition("=")
+            if name == klap.COOKIE_SESSION:
+                cookie = value
+        answer = self.answer(request.method, request.target, cookie, request.body)
+        headers = (("Set-Cookie", answer.cookie),) if answer.cookie else ()
+        return Reply(answer.status, answer.body, headers, answer.content_type)
 
-    def answer(self, method: str, target: str, cookie: str | None, body: bytes) -> Reply:
+    def answer(self, method: str, target: str, cookie: str | None, body: bytes) -> Answer:
         """The reply to one whole request."""
         path, _, query = target.partition("?")
         if method != "POST":
-            return Reply(405)
+            return Answer(405)
         if path == klap.HANDSHAKE1:
             return self._handshake1(body)
         if path == klap.HANDSHAKE2:
@@ -184,14 +191,14 @@ class KlapServer:
             return self._request(cookie, query, body)
         if path == "/":
             return self._tpap_probe(body)
-        return Reply(404)
+        return Answer(404)
 
-    def _handshake1(self, body: bytes) -> Reply:
+    def _handshake1(self, body: bytes) -> Answer:
         if self.tpap:
             self.refused += 1
-            return Reply(403)
+            return Answer(403)
         if len(body) != klap.SEED_SIZE:
-            return Reply(400)
+            return Answer(400)
         remote = os.urandom(klap.SEED_SIZE)
         sid = os.urandom(16).hex().upper()
         self.sessions[sid] = _Session(
@@ -201,7 +208,7 @@ class KlapServer:
             self.sessions.popitem(last=False)
         proof = klap.server_hash(self.version, body, remote, self.auth)
         cookie = f"{klap.COOKIE_SESSION}={sid};{klap.COOKIE_TIMEOUT}={self.advertised}"
-        return Reply(200, remote + proof, cookie)
+        return Answer(200, remote + proof, cookie)
 
     def _live(self, cookie: str | None) -> _Session | None:
         session = self.sessions.get(cookie or "")
@@ -210,43 +217,43 @@ class KlapServer:
             return None
         return session
 
-    def _handshake2(self, cookie: str | None, body: bytes) -> Reply:
+    def _handshake2(self, cookie: str | None, body: bytes) -> Answer:
         session = self._live(cookie)
         if session is None:
-            return Reply(403)
+            return Answer(403)
         expected = klap.client_hash(session.version, session.local_seed, session.remote_seed,
                                     session.auth)  # fmt: skip
         if body != expected:
             self.refused += 1
             del self.sessions[cookie or ""]
-            return Reply(403)
+            return Answer(403)
         session.keys = klap.Session(session.local_seed, session.remote_seed, session.auth)
         self.handshakes += 1
-        return Reply(200)
+        return Answer(200)
 
-    def _request(self, cookie: str | None, query: str, body: bytes) -> Reply:
+    def _request(self, cookie: str | None, query: str, body: bytes) -> Answer:
         session = self._live(cookie)
         if session is None or session.keys is None:
-            return Reply(403)
+            return Answer(403)
         try:
             seq = klap.parse_seq(query)
             request = tapo.loads(session.keys.open_request(body, seq), "request")
             self.last_seq = seq
         except ProtocolError as exc:
             log.warning("%s: bad request: %s", self.device.alias, exc)
-            return Reply(400)
+            return Answer(400)
         reply = self.device.handle(request)
         if self.verbose or log.isEnabledFor(logging.DEBUG):
             log.log(logging.INFO if self.verbose else logging.DEBUG, "%s klap: %s",
                     self.device.alias, self.device.summary(request))  # fmt: skip
         plain = json.dumps(reply, separators=(",", ":")).encode()
-        return Reply(200, session.keys.seal(plain, seq))
+        return Answer(200, session.keys.seal(plain, seq))
 
-    def _tpap_probe(self, body: bytes) -> Reply:
+    def _tpap_probe(self, body: bytes) -> Answer:
         try:
             request = tapo.loads(body, "request")
         except ProtocolError:
-            return Reply(400)
+            return Answer(400)
         params = request.get("params")
         if (
             self.tpap
@@ -257,8 +264,8 @@ class KlapServer:
             result = {"mac": "3C-52-A1-00-00-00",
                       "tpap": {"tls": 0, "dac": False, "noc": False, "pake": [2], "port": 80,
                                "user_hash_type": 0}}  # fmt: skip
-            return Reply(200, tapo.reply(result), content_type="application/json")
-        return Reply(200, tapo.reply(error_code=tapo.BAD_REQUEST), content_type="application/json")
+            return Answer(200, tapo.reply(result), content_type="application/json")
+        return Answer(200, tapo.reply(error_code=tapo.BAD_REQUEST), content_type="application/json")
 
 
 class _Discovery(asyncio.DatagramProtocol):
@@ -298,20 +305,18 @@ async def start_klap(
 # -- whitegoodsd emulate --driver tapo | kasa-klap --------------------------------
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    """``whitegoodsd emulate`` options for the KLAP plugs."""
+def add_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``whitegoodsd emulate`` options for the KLAP plugs; ``--username`` and
+    ``--password`` are shared with other families that take them."""
+    for flag, text in (
+        ("--username", f"the TP-Link account of a KLAP plug (default {DEFAULT_USERNAME})"),
+        ("--password", f"its password (default {DEFAULT_PASSWORD})"),
+    ):
+        try:
+            group.add_argument(flag, metavar=flag[2:].upper(), help=text)
+        except argparse.ArgumentError:
+            pass  # another family offers it already
     add = group.add_argument
-    add(
-        "--username",
-        default=DEFAULT_USERNAME,
-        metavar="E-MAIL",
-        help=f"the TP-Link account the plug is bound to (default {DEFAULT_USERNAME})",
-    )
-    add(
-        "--password",
-        default=DEFAULT_PASSWORD,
-        help=f"the account's password (default {DEFAULT_PASSWORD})",
-    )
     add(
         "--klap",
         type=int,
@@ -337,8 +342,8 @@ def _options(args: argparse.Namespace | None, version: int) -> dict[str, Any]:
     if args is None:
         return {"version": version}
     return {
-        "username": getattr(args, "username", DEFAULT_USERNAME),
-        "password": getattr(args, "password", DEFAULT_PASSWORD),
+        "username": getattr(args, "username", None) or DEFAULT_USERNAME,
+        "password": getattr(args, "password", None) or DEFAULT_PASSWORD,
         "version": getattr(args, "klap", None) or version,
         "lifetime": getattr(args, "session_lifetime", 86_400.0),
         "tpap": getattr(args, "tpap", False),
@@ -365,8 +370,8 @@ async def _start_kasa(host: str, port: int, source: PowerSource, alias: str, ind
 
 
 def _credentials(args: argparse.Namespace | None) -> list[tuple[str, str]]:
-    username = getattr(args, "username", DEFAULT_USERNAME)
-    password = getattr(args, "password", DEFAULT_PASSWORD)
+    username = getattr(args, "username", None) or DEFAULT_USERNAME
+    password = getattr(args, "password", None) or DEFAULT_PASSWORD
     return [("username", username), ("password", password)]
 
 
