@@ -11,14 +11,13 @@ failure, 2 configuration or usage error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from whitegoodsd import __version__
+from whitegoodsd import __version__, tls
 from whitegoodsd import config as configuration
 from whitegoodsd.config import Config, ConfigError
 
@@ -141,6 +140,8 @@ def check_config(path: str) -> int:
 
 def once(config: Config) -> int:
     """Poll every appliance once and print a line for each."""
+    import asyncio
+
     from whitegoodsd.monitor import make_driver
     from whitegoodsd.sources import poll_all
 
@@ -182,6 +183,8 @@ def format_reading(name: str, address: str, result: object) -> str:
 
 def run_foreground(config: Config, verbose: bool, *, stderr: bool = True) -> int:
     """Run the monitor in this process until stopped (daemon mode: after the fork)."""
+    import asyncio
+
     from whitegoodsd.monitor import Monitor
     from whitegoodsd.outputs import syslog
 
@@ -200,6 +203,7 @@ def run_foreground(config: Config, verbose: bool, *, stderr: bool = True) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tls.import_asyncio()  # before anything imports asyncio: no ssl until TLS is used
     try:
         return _main(argv)
     except BrokenPipeError:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
-import secrets
+import os
 import struct
 from dataclasses import dataclass
 from functools import cache
@@ -372,7 +372,7 @@ class Session:
 
     @classmethod
     def new(cls) -> Session:
-        return cls(secrets.randbits(32), secrets.token_bytes(16))
+        return cls(int.from_bytes(os.urandom(4), "big"), os.urandom(16))
 
 
 def auth_payload(client_name: str = "whitegoodsd") -> bytes:
@@ -446,7 +446,8 @@ class Client:
         self.devtype = devtype
         self.mac = mac
         self.session: Session | None = None
-        self._counter = secrets.randbits(16) if counter is None else counter & 0xFFFF
+        first = int.from_bytes(os.urandom(2), "big") if counter is None else counter
+        self._counter = first & 0xFFFF
         self._pending: tuple[int, int] | None = None  # (counter, command)
         self._answered: list[int] = []  # counters of recent answers, to name duplicates
 

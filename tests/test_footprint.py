@@ -1,0 +1,141 @@
+"""The daemon loads only what its configuration uses, and TLS still works on demand.
+
+A Kasa-only daemon never loads ``ssl`` (asyncio is imported without it,
+``tls.py``), the INPLUG codec, ``cryptography`` or a hash library; the INPLUG
+codec and ``cryptography`` come with the first INPLUG.  After that hold-back,
+a TLS connection through asyncio works as it always did.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from kasa_plug import KasaTestPlug
+
+from conftest import ROOT, write_ini
+from whitegoodsd.emulator import SettablePower
+
+HEAVY = ("ssl", "_ssl", "_hashlib", "cryptography", "whitegoodsd.protocols.broadlink")
+
+
+def run_python(code: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def loaded_after_once(ini: Path) -> set[str]:
+    """The heavy modules loaded by ``whitegoodsd --once`` (run through the cli)."""
+    out = run_python(f"""
+        import contextlib, io, sys
+        from whitegoodsd import cli
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            status = cli.main(["--once", "-c", {str(ini)!r}])
+        assert status == 0, printed.getvalue()
+        print(" ".join(m for m in {HEAVY!r} if m in sys.modules))
+        """)
+    return set(out.split())
+
+
+def test_a_kasa_only_daemon_loads_no_tls_no_crypto_no_inplug_codec(
+    tmp_path: Path, plugs: list[KasaTestPlug]
+) -> None:
+    plugs.append(KasaTestPlug(SettablePower(5000)))
+    ini = write_ini(
+        tmp_path / "kasa.ini",
+        f"""
+        [whitegoodsd]
+        appliances = WASHER
+        [WASHER]
+        smartplug = 127.0.0.1:{plugs[0].port}
+        threshold_running_mw = 100000
+        minsamples = 3
+        """,
+    )
+    assert loaded_after_once(ini) == set()
+
+
+def test_asyncio_held_back_from_ssl_still_speaks_tls(tmp_path: Path) -> None:
+    out = run_python(f"""
+        import datetime, sys
+        from whitegoodsd import tls
+        tls.import_asyncio()
+        import asyncio
+        assert "ssl" not in sys.modules, "ssl loaded with asyncio"
+
+        async def plain() -> bytes:
+            # loop.sock_* asks whether a socket is an SSLSocket: no ssl for that.
+            import socket
+            a, b = socket.socketpair()
+            a.setblocking(False)
+            b.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await loop.sock_sendall(a, b"plain")
+            data = await loop.sock_recv(b, 16)
+            a.close()
+            b.close()
+            return data
+
+        assert asyncio.run(plain()) == b"plain"
+        assert "ssl" not in sys.modules, "ssl loaded by a plain socket"
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .sign(key, hashes.SHA256())
+        )
+        pem = {str(tmp_path / "cert.pem")!r}
+        with open(pem, "wb") as out:
+            out.write(cert.public_bytes(serialization.Encoding.PEM))
+            out.write(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+
+        async def tls_echo() -> bytes:
+            import ssl
+            server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_side.load_cert_chain(pem)
+            client_side = ssl.create_default_context(cafile=pem)
+
+            async def echo(reader, writer):
+                writer.write(await reader.readline())
+                await writer.drain()
+                writer.close()
+
+            server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_side)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_side, server_hostname="localhost"
+            )
+            writer.write(b"over tls\\n")
+            line = await reader.readline()
+            writer.close()
+            server.close()
+            await server.wait_closed()
+            return line
+
+        print(asyncio.run(tls_echo()).decode().strip())
+        """)
+    assert out == "over tls"
