@@ -16,8 +16,9 @@ from pathlib import Path
 
 from kasa_plug import KasaTestPlug
 
-from conftest import ROOT, write_ini
 from whitegoodsd.emulator import SettablePower
+
+from conftest import ROOT, write_ini
 
 HEAVY = ("ssl", "_ssl", "_hashlib", "cryptography", "whitegoodsd.protocols.broadlink")
 

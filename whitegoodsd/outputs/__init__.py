@@ -26,7 +26,7 @@ def build(config: Config) -> list[Output]:
     """The outputs ``config`` asks for, beside syslog."""
     built: list[Output] = []
     if config.textfile:
-        # Imported here: a daemon without a textfile never loads prometheus_client.
+        # Imported here: a daemon without a textfile never loads it.
         from whitegoodsd.outputs.textfile import TextfileOutput
 
         built.append(TextfileOutput(config.textfile))
