@@ -1,10 +1,13 @@
 """A farm of emulated Kasa plugs in a process of its own, for the benchmarks.
 
-``python -m benchmarks.plugs COUNT [--silent N]`` listens on COUNT ports of
-127.0.0.1, prints one JSON line ``{"ports": [...], "silent": [...]}`` and
-serves until its stdin closes.  The first N ports are silent (they accept and
-never answer); the others are the Kasa emulator's HS110 v2
-(:func:`whitegoodsd.emulator.kasa.start_kasa`), all reading a steady 61.753 W.
+``python -m benchmarks.plugs COUNT [--silent N] [--inplug M]`` listens on
+COUNT TCP ports of 127.0.0.1 (and M UDP ports), prints one JSON line
+``{"ports": [...], "silent": [...], "inplugs": [...]}`` and serves until its
+stdin closes.  The first N ports are silent (they accept and never answer);
+the others are the Kasa emulator's HS110 v2
+(:func:`whitegoodsd.emulator.kasa.start_kasa`), all reading a steady 61.753 W;
+the UDP ports are emulated INPLUGs (:mod:`whitegoodsd.emulator.inplug`)
+reading the same.
 
 On stdin, a line ``count`` is answered with a JSON line: the meter readings
 served so far (one per poll) and the monotonic time of the first.
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 from whitegoodsd.emulator import SettablePower
+from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.emulator.kasa import KasaServer, start_kasa
 
 
@@ -58,7 +62,7 @@ class Silent(asyncio.Protocol):
     """A connection that is accepted and never answered."""
 
 
-async def serve(count: int, silent: int) -> None:
+async def serve(count: int, silent: int, inplugs: int = 0) -> None:
     loop = asyncio.get_running_loop()
     power = CountingPower()
     quiet: list[asyncio.Server] = []
@@ -73,7 +77,15 @@ async def serve(count: int, silent: int) -> None:
             plug = await start_kasa("127.0.0.1", 0, power, index=number, alias=f"bench {number}")
             plugs.append(plug)
             ports.append(plug.port)
-    print(json.dumps({"ports": ports, "silent": list(range(silent))}), flush=True)
+    udp: list[InplugServer] = []
+    for _ in range(inplugs):
+        udp.append(await start_inplug("127.0.0.1", 0, power))
+    info = {
+        "ports": ports,
+        "silent": list(range(silent)),
+        "inplugs": [server.port for server in udp],
+    }
+    print(json.dumps(info), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
@@ -83,6 +95,8 @@ async def serve(count: int, silent: int) -> None:
         server.close()
     for plug in plugs:
         await plug.close()
+    for inplug in udp:
+        await inplug.close()
 
 
 def process_cpu(pid: int) -> float:
@@ -95,9 +109,18 @@ def process_cpu(pid: int) -> float:
 class Farm:
     """The farm as seen from a benchmark: a child process and its ports."""
 
-    def __init__(self, count: int, silent: int = 0) -> None:
+    def __init__(self, count: int, silent: int = 0, inplugs: int = 0) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.plugs", str(count), "--silent", str(silent)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.plugs",
+                str(count),
+                "--silent",
+                str(silent),
+                "--inplug",
+                str(inplugs),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -110,6 +133,7 @@ class Farm:
         info = json.loads(line)
         self.ports: list[int] = info["ports"]
         self.silent: set[int] = set(info["silent"])
+        self.inplugs: list[int] = info["inplugs"]
 
     def cpu(self) -> float:
         """The farm's CPU seconds so far."""
@@ -145,9 +169,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plugs")
     parser.add_argument("count", type=int)
     parser.add_argument("--silent", type=int, default=0)
+    parser.add_argument("--inplug", type=int, default=0)
     args = parser.parse_args()
     raise_nofile(4 * args.count + 256)
-    asyncio.run(serve(args.count, args.silent))
+    asyncio.run(serve(args.count, args.silent, args.inplug))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ straight out, so a typical poll registers its socket once, for reading.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import errno
 import heapq
@@ -57,6 +58,10 @@ _WRITE = select.EPOLLOUT
 # Names resolved once are kept this long (plugs are mostly addressed by number).
 RESOLVED_FOR = 300.0
 _resolved: dict[tuple[str, int, bool], tuple[float, socket.AddressFamily, Any]] = {}
+_UNKNOWN: Any = object()
+_numeric: dict[str, socket.AddressFamily | None] = {}  # host -> numeric_family(host)
+_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+_DGRAM = socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
 
 
 def max_in_flight() -> int:
@@ -86,6 +91,7 @@ class _Poll:
         "deadline",
         "done",
         "events",
+        "fd",
         "gen",
         "index",
         "out",
@@ -97,7 +103,8 @@ class _Poll:
         self.gen = gen
         self.index = index
         self.deadline = deadline
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
+        self.fd = -1  # the socket's descriptor while it is open
         self.events = 0  # what the socket is registered for in the epoll; 0: not registered
         self.connecting = False  # a TCP connect not yet seen to complete
         self.out = b""  # what is left to send
@@ -212,34 +219,34 @@ class _Pass:
     def _ready(self, poll: _Poll, events: int) -> None:
         sock = poll.sock
         assert sock is not None
-        if poll.out:  # waiting to send
+        if not poll.out:  # waiting to receive: the usual case
             try:
-                if poll.connecting:
-                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    if code:
-                        raise OSError(code, os.strerror(code))
-                    poll.connecting = False
-                sent = sock.send(poll.out)
+                data = sock.recv(CHUNK)
             except BlockingIOError:
                 return
             except OSError as exc:
                 self._step(poll, None, exc)
                 return
-            poll.out = poll.out[sent:]
-            if not poll.out:
-                self._want(poll, _READ)
-                self._step(poll, None)
+            poll.token += 1
+            poll.connecting = False
+            self._step(poll, data)
             return
-        try:
-            data = sock.recv(CHUNK)
+        try:  # waiting to send
+            if poll.connecting:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code))
+                poll.connecting = False
+            sent = sock.send(poll.out)
         except BlockingIOError:
             return
         except OSError as exc:
             self._step(poll, None, exc)
             return
-        poll.token += 1
-        poll.connecting = False
-        self._step(poll, data)
+        poll.out = poll.out[sent:]
+        if not poll.out:
+            self._want(poll, _READ)
+            self._step(poll, None)
 
     def _step(self, poll: _Poll, value: Any, exc: BaseException | None = None) -> None:
         """Drive the conversation until it waits for the kernel, or ends."""
@@ -309,7 +316,9 @@ class _Pass:
 
     def _connect(self, poll: _Poll, op: Connect) -> Any:
         self._close(poll)
-        family = numeric_family(op.host)
+        family = _numeric.get(op.host, _UNKNOWN)
+        if family is _UNKNOWN:
+            family = _numeric[op.host] = numeric_family(op.host)
         address: Any = (op.host, op.port)
         if family is None:
             key = (op.host, op.port, op.datagram)
@@ -318,15 +327,16 @@ class _Pass:
                 self._resolve(poll, op)
                 return _WAIT
             _, family, address = known
-        kind = socket.SOCK_DGRAM if op.datagram else socket.SOCK_STREAM
-        sock = socket.socket(family, kind | socket.SOCK_NONBLOCK)
+        kind = _DGRAM if op.datagram else _STREAM
+        sock = _socket.socket(family, kind)  # the C type: no Python layer around it
         code = sock.connect_ex(address)
-        if code not in (0, errno.EINPROGRESS):
+        if code and code != errno.EINPROGRESS:
             sock.close()
             raise OSError(code, os.strerror(code))
         poll.sock = sock
+        poll.fd = fd = sock.fileno()
         poll.connecting = code != 0
-        self.by_fd[sock.fileno()] = poll
+        self.by_fd[fd] = poll
         return sock.getsockname() if op.local else None
 
     def _resolve(self, poll: _Poll, op: Connect) -> None:
@@ -368,20 +378,20 @@ class _Pass:
     def _want(self, poll: _Poll, events: int) -> None:
         if poll.events == events:
             return
-        assert poll.sock is not None
         if poll.events:
-            self.epoll.modify(poll.sock.fileno(), events)
+            self.epoll.modify(poll.fd, events)
         else:
-            self.epoll.register(poll.sock.fileno(), events)
+            self.epoll.register(poll.fd, events)
         poll.events = events
 
     def _close(self, poll: _Poll) -> None:
         sock = poll.sock
         if sock is None:
             return
-        self.by_fd.pop(sock.fileno(), None)
+        del self.by_fd[poll.fd]
         sock.close()  # the epoll forgets a closed descriptor by itself
         poll.sock = None
+        poll.fd = -1
         poll.events = 0
         poll.out = b""
         poll.connecting = False
@@ -407,7 +417,7 @@ class _Pass:
     def _end(self, poll: _Poll, result: object) -> None:
         if poll.done:
             return
-        if not isinstance(result, Reading | PlugError):
+        if not isinstance(result, (Reading, PlugError)):
             result = PlugError(f"the driver gave {type(result).__name__}, not a reading")
         poll.done = True
         self.results[poll.index] = result
