@@ -83,7 +83,7 @@ def test_every_option_of_the_daemon_is_documented_and_nothing_else() -> None:
     assert documented_options(section(page, "OPTIONS")) == options_of(cli.build_parser())
 
 
-@pytest.mark.parametrize("name", ["discover", "emulate", "demo"])
+@pytest.mark.parametrize("name", ["discover", "emulate", "demo", "replay", "record", "tune"])
 def test_every_command_is_documented_with_all_its_options(name: str) -> None:
     page = DAEMON_PAGE.read_text()
     documented = documented_options(section(page, f"whitegoodsd {name}"))

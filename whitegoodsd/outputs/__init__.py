@@ -30,4 +30,8 @@ def build(config: Config) -> list[Output]:
         from whitegoodsd.outputs.textfile import TextfileOutput
 
         built.append(TextfileOutput(config.textfile))
+    if config.record_dir:
+        from whitegoodsd.outputs.record import RecordOutput
+
+        built.append(RecordOutput(config.record_dir))
     return built
