@@ -2,8 +2,9 @@
 
 Poll passes with 100 and 1,000 plugs (whitegoodsd's pass and its ``--once``,
 python-kasa, a sequential client), the same with 10% of the plugs silent
-(python-kasa with its default retries and without), and the daemon's
-footprint: memory, start-up, CPU busy and idle.
+(python-kasa with its default retries and without), an HTTP plug's poll
+over the same engine (next to aiohttp), and the daemon's footprint: memory,
+start-up, CPU busy and idle.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 
@@ -20,7 +21,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import footprint, passes
+from benchmarks import footprint, http, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -113,6 +114,24 @@ def print_passes(figures: list[passes.PassFigures]) -> None:
     print(table(rows))
 
 
+def print_http(figures: list[passes.PassFigures]) -> None:
+    rows = [["client", "plugs", "wall / pass", "CPU / poll", "of it kernel", "failed", "CPU ratio"]]
+    base = next(f for f in figures if f.client == "whitegoodsd HTTP")
+    for f in figures:
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                us(f.kernel_per_poll),
+                f"{f.failed:,}",
+                f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
+            ]
+        )
+    print(table(rows))
+
+
 def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
     rows = [["client", "plugs", "silent", "wall / pass", "x timeout"]]
     for f in figures:
@@ -172,6 +191,7 @@ def verdict(ok: bool) -> str:
 
 def print_targets(
     figures: list[passes.PassFigures],
+    web: list[passes.PassFigures],
     dead: list[passes.PassFigures],
     fp: tuple[list[footprint.Footprint], footprint.Idle, footprint.Once] | None,
     poll_timeout: float,
@@ -191,6 +211,17 @@ def print_targets(
                         verdict(ratio <= 1.0),
                     ]
                 )
+    over = {f.client: f for f in web}
+    if "whitegoodsd HTTP" in over and "aiohttp (kept-open)" in over:
+        ours, theirs = over["whitegoodsd HTTP"], over["aiohttp (kept-open)"]
+        rows.append(
+            [
+                f"HTTP poll: CPU next to aiohttp's ({ours.plugs:,} plugs)",
+                f"{us(ours.cpu_per_poll)} vs {us(theirs.cpu_per_poll)}: "
+                f"{ours.cpu_per_poll / theirs.cpu_per_poll:.2f}",
+                "",
+            ]
+        )
     if ("whitegoodsd", 1000) in by:
         wall = by["whitegoodsd", 1000].wall
         rows.append(["1,000-plug pass < 250 ms", ms(wall), verdict(wall < 0.25)])
@@ -254,11 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--idle-passes", type=int, default=3, help="footprint: idle passes to watch"
     )
     parser.add_argument(
-        "--only", choices=["passes", "dead", "footprint"], action="append", help="run only these"
+        "--only",
+        choices=["passes", "http", "dead", "footprint"],
+        action="append",
+        help="run only these",
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "dead", "footprint"])
+    only = set(args.only or ["passes", "http", "dead", "footprint"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -267,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     figures: list[passes.PassFigures] = []
     dead: list[passes.PassFigures] = []
+    web: list[passes.PassFigures] = []
     fp = None
     if "passes" in only:
         print(
@@ -275,6 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         figures = asyncio.run(pass_rows(sizes, args.repeat, args.timeout))
         print_passes(figures)
+    if "http" in only:
+        size = max(sizes)
+        print(
+            f"\nHTTP: {size:,} Tasmota-style plugs over the engine (h11, a fresh connection "
+            "per poll) next to the Kasa conversation and aiohttp (kept-open)"
+        )
+        web = asyncio.run(http.http_rows(size, args.timeout, args.repeat))
+        print_http(web)
     if "dead" in only:
         print(
             f"\nDead plugs: {DEAD_SHARE:.0%} of the plugs accept and never answer; "
@@ -287,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fp = footprint.run(args.passes, args.idle_sleep, args.idle_passes)
         print_footprint(*fp)
     print("\nTargets")
-    print_targets(figures, dead, fp, args.timeout)
+    print_targets(figures, web, dead, fp, args.timeout)
     sys.stdout.flush()
     return 0
 

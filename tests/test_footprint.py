@@ -2,8 +2,9 @@
 
 A Kasa-only daemon never loads ``ssl`` (asyncio is imported without it,
 ``tls.py``), the INPLUG codec, ``cryptography`` or a hash library; the INPLUG
-codec and ``cryptography`` come with the first INPLUG.  After that hold-back,
-a TLS connection through asyncio works as it always did.
+codec comes with the first INPLUG, and neither it nor the textfile output
+brings a library.  After the hold-back, a TLS connection through asyncio
+works as it always did.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 from kasa_plug import KasaTestPlug
 
 from whitegoodsd.emulator import SettablePower
+from whitegoodsd.emulator.inplug import start_inplug
 
-from conftest import ROOT, write_ini
+from conftest import ROOT, LoopThread, write_ini
 
 HEAVY = ("ssl", "_ssl", "_hashlib", "cryptography", "whitegoodsd.protocols.broadlink")
 
@@ -140,3 +142,52 @@ def test_asyncio_held_back_from_ssl_still_speaks_tls(tmp_path: Path) -> None:
         print(asyncio.run(tls_echo()).decode().strip())
         """)
     assert out == "over tls"
+
+
+def test_an_inplug_and_the_textfile_bring_their_codec_and_no_library(
+    tmp_path: Path, plugs: list[KasaTestPlug], loop_thread: LoopThread
+) -> None:
+    plugs.append(KasaTestPlug(SettablePower(5000)))
+    inplug = loop_thread.run(start_inplug("127.0.0.1", 0, SettablePower(7000)))
+    prom = tmp_path / "whitegoodsd.prom"
+    try:
+        ini = write_ini(
+            tmp_path / "mixed.ini",
+            f"""
+            [whitegoodsd]
+            appliances = WASHER, DRYER
+            textfile = {prom}
+            [WASHER]
+            smartplug = 127.0.0.1:{plugs[0].port}
+            threshold_running_mw = 100000
+            minsamples = 3
+            [DRYER]
+            driver = inplug
+            smartplug = 127.0.0.1:{inplug.port}
+            threshold_running_mw = 100000
+            minsamples = 3
+            """,
+        )
+        out = run_python(f"""
+            import sys
+            from whitegoodsd import tls
+            tls.import_asyncio()
+            import asyncio
+            from whitegoodsd import config
+            from whitegoodsd.monitor import Monitor
+
+            async def one_pass() -> None:
+                monitor = Monitor(config.load({str(ini)!r}))
+                result = await monitor.poll_pass()
+                await monitor.close()
+                assert not result.failed, result.failed
+
+            asyncio.run(one_pass())
+            print(" ".join(m for m in {(*HEAVY, "prometheus_client")!r} if m in sys.modules))
+            """)
+    finally:
+        loop_thread.run(inplug.close())
+    assert set(out.split()) == {"whitegoodsd.protocols.broadlink"}
+    assert 'whitegoodsd_appliance_power_watts{appliance="DRYER",driver="inplug"} 7.0' in (
+        prom.read_text()
+    )
