@@ -15,12 +15,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from kasa_plug import KasaTestPlug
-
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import start_inplug
 
 from conftest import ROOT, LoopThread, write_ini
+from kasa_plug import KasaTestPlug
 
 HEAVY = ("ssl", "_ssl", "_hashlib", "cryptography", "whitegoodsd.protocols.broadlink")
 
