@@ -150,13 +150,24 @@ def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
 def print_footprint(
     footprints: list[footprint.Footprint], idle: footprint.Idle, once: footprint.Once
 ) -> None:
-    rows = [["daemon", "first poll", "RSS first pass", "RSS min..max", "passes", "CPU / pass"]]
+    rows = [
+        [
+            "daemon",
+            "first poll",
+            "CPU by then",
+            "RSS first pass",
+            "RSS min..max",
+            "passes",
+            "CPU / pass",
+        ]
+    ]
     for fp in footprints:
         samples = (fp.rss_start, *fp.rss_samples)
         rows.append(
             [
                 fp.label,
                 ms(fp.first_poll),
+                ms(fp.first_poll_cpu),
                 mib(fp.rss_start),
                 f"{mib(min(samples))} .. {mib(max(samples))}",
                 f"{fp.passes:,}",
@@ -257,7 +268,7 @@ def print_targets(
         rows.append(
             [
                 f"start to first poll < 100 ms ({first.label})",
-                ms(first.first_poll),
+                f"{ms(first.first_poll)} ({ms(first.first_poll_cpu)} CPU)",
                 verdict(first.first_poll < 0.1),
             ]
         )

@@ -5,7 +5,9 @@ A foreground ``whitegoodsd -f`` watches 10 Kasa plugs of a farm
 as well.  Its resident memory is read from /proc after the first pass and
 then every 1,000 passes up to ``passes`` (driven fast with a 1 ms interval);
 the time to the first poll is from the fork to the farm's first request (the
-median of a few starts).
+median of a few starts), with the CPU time the daemon had used by then (read
+just after, so a little over) as a figure that other load on the machine
+does not inflate as much.
 
 Idle, the daemon sleeps between passes and a pass finds cold caches.  That is
 measured as it is: a daemon polling every ``idle_sleep`` seconds is watched
@@ -58,6 +60,7 @@ class Footprint:
     plugs: int
     passes: int
     first_poll: float  # seconds from the fork to the first request (median)
+    first_poll_cpu: float  # CPU seconds the daemon had used by then (median, a little over)
     rss_start: int  # bytes, after the first pass
     rss_samples: tuple[int, ...]  # bytes, every 1,000 passes
     cpu_per_pass: float  # seconds
@@ -200,7 +203,7 @@ class Setup:
 def busy(setup: Setup, label: str, ini: Path, plugs: int, passes: int) -> Footprint:
     """Start the daemon a few times for the first poll, then drive ``passes`` passes."""
     farm = setup.farm
-    firsts = []
+    firsts, first_cpus = [], []
     for start in range(-1, STARTS):  # start -1 fills the byte-code cache
         before, _ = farm.requests()
         started = time.monotonic()
@@ -209,6 +212,7 @@ def busy(setup: Setup, label: str, ini: Path, plugs: int, passes: int) -> Footpr
             wait_requests(farm, before + 1, daemon)
             if start >= 0:
                 firsts.append(time.monotonic() - started)
+                first_cpus.append(cpu_ns(daemon.pid) / 1e9)
             if start < STARTS - 1:
                 continue
             wait_requests(farm, before + plugs, daemon)
@@ -228,6 +232,7 @@ def busy(setup: Setup, label: str, ini: Path, plugs: int, passes: int) -> Footpr
         plugs=plugs,
         passes=passes,
         first_poll=statistics.median(firsts),
+        first_poll_cpu=statistics.median(first_cpus),
         rss_start=rss_start,
         rss_samples=tuple(samples),
         cpu_per_pass=cpu_per_pass,
