@@ -159,13 +159,14 @@ class _Pass:
 
     def _settle(self) -> None:
         """Start what may start, finish the pass if all is done, set the timer."""
+        deadline = self.loop.time() + self.timeout  # for all started in this callback
         while self.running < self.limit and not self.exhausted:
             item = next(self.todo, None)
             if item is None:
                 self.exhausted = True
                 break
             index, gen = item
-            poll = _Poll(gen, index, self.loop.time() + self.timeout)
+            poll = _Poll(gen, index, deadline)
             self.running += 1
             self.order.append(poll)
             self._step(poll, None)
