@@ -3,8 +3,9 @@
 Poll passes with 100 and 1,000 plugs (whitegoodsd's pass and its ``--once``,
 python-kasa, a sequential client), the same with 10% of the plugs silent
 (python-kasa with its default retries and without), an HTTP plug's poll
-over the same engine (next to aiohttp), and the daemon's footprint: memory,
-start-up, CPU busy and idle.
+over the same engine (next to aiohttp), the daemon's footprint (memory,
+start-up, CPU busy and idle), and the per-poll CPU of each plug family
+beside the Kasa XOR poll.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 
@@ -21,7 +22,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import footprint, http, passes
+from benchmarks import families, footprint, http, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -196,6 +197,28 @@ def print_footprint(
     print(table(rows))
 
 
+def print_families(figures: list[families.FamilyFigures]) -> None:
+    rows = [
+        ["family", "password", "plugs", "wall / pass", "CPU / poll", "vs Kasa", "plugs' CPU / poll"]
+    ]
+    kasa = next(f for f in figures if f.family == "kasa")
+    for f in figures:
+        rows.append(
+            [
+                f.family,
+                "yes" if f.password else "no",
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.cpu_per_poll / kasa.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
+            ]
+        )
+        if f.failed:
+            rows[-1][0] += f" ({f.failed} failed)"
+    print(table(rows))
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -297,13 +320,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["passes", "http", "dead", "footprint"],
+        choices=["passes", "http", "dead", "footprint", "families"],
         action="append",
         help="run only these",
     )
+    parser.add_argument(
+        "--family-plugs", type=int, default=100, help="families: plugs of each family"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "http", "dead", "footprint"])
+    only = set(args.only or ["passes", "http", "dead", "footprint", "families"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -340,6 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
         fp = footprint.run(args.passes, args.idle_sleep, args.idle_passes)
         print_footprint(*fp)
+    if "families" in only:
+        print(
+            f"\nFamilies: {args.family_plugs} plugs of each, {args.repeat} passes after a "
+            "warm-up; CPU of the client process per poll"
+        )
+        print_families(
+            asyncio.run(families.all_families(args.family_plugs, args.timeout, args.repeat))
+        )
     print("\nTargets")
     print_targets(figures, web, dead, fp, args.timeout)
     sys.stdout.flush()

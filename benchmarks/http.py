@@ -3,14 +3,14 @@
 The HTTP families (Shelly, Tasmota...) poll through the same engine as Kasa:
 a conversation that connects, sends an h11-made request
 (:mod:`whitegoodsd.protocols.http`) and feeds the reply to h11 until it is
-whole.  Here each of ``plugs`` emulated plugs (:mod:`benchmarks.plugs`,
-``--http``) answers ``GET /cm?cmnd=Status%2010`` with a Tasmota reply; the
-figures are the CPU per poll of:
+whole.  Here ``plugs`` emulated Tasmota plugs (:mod:`benchmarks.plugs`,
+``--family tasmota``) answer ``GET /cm?cmnd=Status%2010``; the figures are
+the CPU per poll of:
 
 * whitegoodsd HTTP: the engine running one such conversation per plug, a
   fresh connection each, parsed by :func:`whitegoodsd.protocols.tasmota.parse_status`;
-* whitegoodsd Kasa: the engine running the Kasa conversation over the Kasa
-  plugs of the same farm, for the difference HTTP makes;
+* whitegoodsd Kasa: the engine running the Kasa conversation over as many
+  emulated Kasa plugs, for the difference HTTP makes;
 * aiohttp: one ``ClientSession`` keeping a connection open per plug (its
   normal use), the same request and parse.
 """
@@ -51,7 +51,7 @@ async def engine_passes(
 async def aiohttp_passes(farm: Farm, poll_timeout: float, repeat: int) -> PassFigures:
     import aiohttp
 
-    ports = farm.http
+    ports = farm.ports
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=poll_timeout)
     target = tasmota.target()
@@ -74,13 +74,18 @@ async def aiohttp_passes(farm: Farm, poll_timeout: float, repeat: int) -> PassFi
 
 
 async def http_rows(plugs: int, poll_timeout: float, repeat: int) -> list[PassFigures]:
-    with Farm(plugs, http=plugs) as farm:
-        return [
+    with Farm(plugs, family="tasmota") as farm:
+        rows = [
             await engine_passes(
-                "whitegoodsd HTTP", farm, farm.http, tasmota_conversation, poll_timeout, repeat
-            ),
-            await engine_passes(
-                "whitegoodsd Kasa", farm, farm.ports, realtime_conversation, poll_timeout, repeat
+                "whitegoodsd HTTP", farm, farm.ports, tasmota_conversation, poll_timeout, repeat
             ),
             await aiohttp_passes(farm, poll_timeout, repeat),
         ]
+    with Farm(plugs) as farm:
+        rows.insert(
+            1,
+            await engine_passes(
+                "whitegoodsd Kasa", farm, farm.ports, realtime_conversation, poll_timeout, repeat
+            ),
+        )
+    return rows

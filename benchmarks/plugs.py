@@ -1,16 +1,14 @@
 """A farm of emulated Kasa plugs in a process of its own, for the benchmarks.
 
-``python -m benchmarks.plugs COUNT [--silent N] [--inplug M] [--http H]``
-listens on COUNT TCP ports of 127.0.0.1 (and M UDP ports, and H more TCP
-ports), prints one JSON line ``{"ports": [...], "silent": [...],
-"inplugs": [...], "http": [...]}`` and serves until its stdin closes.  The
-first N ports are silent (they accept and never answer); the others are the
-Kasa emulator's HS110 v2
-(:func:`whitegoodsd.emulator.kasa.start_kasa`), all reading a steady 61.753 W;
-the UDP ports are emulated INPLUGs (:mod:`whitegoodsd.emulator.inplug`)
-reading the same; the last H TCP ports are HTTP/1.1 plugs answering any
-request with a Tasmota ``Status 10`` reply, keeping the connection open as
-long as the client does.
+``python -m benchmarks.plugs COUNT [--silent N] [--family NAME [--password PW]]
+[--inplug M]`` listens on COUNT ports of 127.0.0.1 (and M UDP ports), prints
+one JSON line ``{"ports": [...], "silent": [...], "inplugs": [...]}`` and
+serves until its stdin closes.  The first N ports are silent (they accept and
+never answer); the others are the Kasa emulator's HS110 v2
+(:func:`whitegoodsd.emulator.kasa.start_kasa`), or another emulated family by
+its ``whitegoodsd emulate --driver`` name, all reading a steady 61.753 W; the
+UDP ports are emulated INPLUGs (:mod:`whitegoodsd.emulator.inplug`) reading
+the same.
 
 On stdin, a line ``count`` is answered with a JSON line: the meter readings
 served so far (one per poll) and the monotonic time of the first.
@@ -31,8 +29,7 @@ from pathlib import Path
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.emulator.kasa import KasaServer, start_kasa
-from whitegoodsd.errors import Reading
-from whitegoodsd.protocols import tasmota
+from whitegoodsd.emulator.serve import PlugServer
 
 
 def raise_nofile(wanted: int) -> int:
@@ -67,71 +64,45 @@ class Silent(asyncio.Protocol):
     """A connection that is accepted and never answered."""
 
 
-class HttpPlug(asyncio.Protocol):
-    """A Tasmota-style HTTP/1.1 plug: each request's head is answered with a
-    ``Status 10`` reply; the connection stays open until the client closes it."""
+async def serve(
+    count: int, silent: int, family: str = "kasa", password: str | None = None, inplugs: int = 0
+) -> None:
+    from whitegoodsd.emulator.serve import families
 
-    def __init__(self, power: CountingPower) -> None:
-        self.power = power
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.buffer += data
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            self.buffer = self.buffer[end + 4 :]
-            reading = Reading(self.power.power_mw(), 230_000, 268, self.power.total_wh())
-            body = json.dumps(tasmota.status_reply([reading])).encode()
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-        if len(self.buffer) > 16384:
-            self.transport.close()
-
-
-async def serve(count: int, silent: int, inplugs: int = 0, http: int = 0) -> None:
     loop = asyncio.get_running_loop()
     power = CountingPower()
     quiet: list[asyncio.Server] = []
-    plugs: list[KasaServer] = []
+    plugs: list[KasaServer | PlugServer] = []
+    options = argparse.Namespace(driver=family, password=password, username=None)
     ports = []
     for number in range(count):
         if number < silent:
             server = await loop.create_server(Silent, "127.0.0.1", 0, backlog=1024)
             quiet.append(server)
             ports.append(server.sockets[0].getsockname()[1])
-        else:
+        elif family == "kasa":
             plug = await start_kasa("127.0.0.1", 0, power, index=number, alias=f"bench {number}")
             plugs.append(plug)
             ports.append(plug.port)
+        else:
+            start = families()[family].start
+            other = await start("127.0.0.1", 0, power, f"bench {number}", number, False, options)
+            plugs.append(other)
+            ports.append(other.port)
     udp: list[InplugServer] = []
     for _ in range(inplugs):
         udp.append(await start_inplug("127.0.0.1", 0, power))
-    web: list[asyncio.Server] = []
-    for _ in range(http):
-        web.append(await loop.create_server(lambda: HttpPlug(power), "127.0.0.1", 0, backlog=1024))
-    info = {
-        "ports": ports,
-        "silent": list(range(silent)),
-        "inplugs": [server.port for server in udp],
-        "http": [server.sockets[0].getsockname()[1] for server in web],
-    }
+    info = {"ports": ports, "silent": list(range(silent)), "inplugs": [u.port for u in udp]}
     print(json.dumps(info), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
         if line.strip() == b"count":
             print(json.dumps({"requests": power.reads, "first": power.first}), flush=True)
-    for server in quiet + web:
+    for server in quiet:
         server.close()
-    for plug in plugs:
-        await plug.close()
+    for served in plugs:
+        await served.close()
     for inplug in udp:
         await inplug.close()
 
@@ -146,20 +117,18 @@ def process_cpu(pid: int) -> float:
 class Farm:
     """The farm as seen from a benchmark: a child process and its ports."""
 
-    def __init__(self, count: int, silent: int = 0, inplugs: int = 0, http: int = 0) -> None:
+    def __init__(
+        self,
+        count: int,
+        silent: int = 0,
+        family: str = "kasa",
+        password: str | None = None,
+        inplugs: int = 0,
+    ) -> None:
+        extra = ["--family", family] + (["--password", password] if password else [])
+        extra += ["--inplug", str(inplugs)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.plugs",
-                str(count),
-                "--silent",
-                str(silent),
-                "--inplug",
-                str(inplugs),
-                "--http",
-                str(http),
-            ],
+            [sys.executable, "-m", "benchmarks.plugs", str(count), "--silent", str(silent), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -173,7 +142,6 @@ class Farm:
         self.ports: list[int] = info["ports"]
         self.silent: set[int] = set(info["silent"])
         self.inplugs: list[int] = info["inplugs"]
-        self.http: list[int] = info["http"]
 
     def cpu(self) -> float:
         """The farm's CPU seconds so far."""
@@ -209,11 +177,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plugs")
     parser.add_argument("count", type=int)
     parser.add_argument("--silent", type=int, default=0)
+    parser.add_argument("--family", default="kasa")
+    parser.add_argument("--password")
     parser.add_argument("--inplug", type=int, default=0)
-    parser.add_argument("--http", type=int, default=0)
     args = parser.parse_args()
-    raise_nofile(4 * (args.count + args.http) + 256)
-    asyncio.run(serve(args.count, args.silent, args.inplug, args.http))
+    raise_nofile(4 * args.count + 256)
+    asyncio.run(serve(args.count, args.silent, args.family, args.password, args.inplug))
 
 
 if __name__ == "__main__":
