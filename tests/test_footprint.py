@@ -21,7 +21,14 @@ from whitegoodsd.emulator.inplug import start_inplug
 from conftest import ROOT, LoopThread, write_ini
 from kasa_plug import KasaTestPlug
 
-HEAVY = ("ssl", "_ssl", "_hashlib", "cryptography", "whitegoodsd.protocols.broadlink")
+HEAVY = (
+    "ssl",
+    "_ssl",
+    "_hashlib",
+    "cryptography",
+    "whitegoodsd.protocols.broadlink",
+    "h11._connection",
+)
 
 
 def run_python(code: str) -> str:
@@ -169,8 +176,9 @@ def test_an_inplug_and_the_textfile_bring_their_codec_and_no_library(
         )
         out = run_python(f"""
             import sys
-            from whitegoodsd import tls
+            from whitegoodsd import deferred, tls
             tls.import_asyncio()
+            deferred.defer()
             import asyncio
             from whitegoodsd import config
             from whitegoodsd.monitor import Monitor
@@ -190,3 +198,20 @@ def test_an_inplug_and_the_textfile_bring_their_codec_and_no_library(
     assert 'whitegoodsd_appliance_power_watts{appliance="DRYER",driver="inplug"} 7.0' in (
         prom.read_text()
     )
+
+
+def test_a_deferred_module_loads_at_its_first_use_and_works() -> None:
+    out = run_python("""
+        import sys
+        from whitegoodsd import deferred
+        deferred.defer()
+        import hashlib, h11
+        from hashlib import sha256  # an attribute asked at import: loads it
+        assert "_hashlib" in sys.modules or "_sha256" in sys.modules
+        assert "h11._connection" not in sys.modules, "loaded by the import statement"
+        connection = h11.Connection(h11.CLIENT)
+        assert isinstance(connection, h11.Connection)
+        print(hashlib.sha256(b"abc").hexdigest() == sha256(b"abc").hexdigest())
+        print(hashlib.md5(b"").hexdigest())
+        """)
+    assert out.split() == ["True", "d41d8cd98f00b204e9800998ecf8427e"]

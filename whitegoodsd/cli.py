@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
-from whitegoodsd import __version__, exits, tls
+from whitegoodsd import __version__, deferred, exits, tls
 from whitegoodsd import config as configuration
 from whitegoodsd.config import Config, ConfigError
 
@@ -246,6 +246,7 @@ def demo_clock() -> Callable[[], float] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     tls.import_asyncio()  # before anything imports asyncio: no ssl until TLS is used
+    deferred.defer()  # hashlib, h11...: loaded by the first poll that uses them
     try:
         return _main(argv)
     except BrokenPipeError:
