@@ -2,8 +2,9 @@
 
 No hardware and no setup: emulated plugs on free loopback ports replay the
 built-in profiles hundreds of times faster than real time, the daemon runs
-against them in the foreground (python -m whitegoodsd -f) with the detection
-settings of whitegoodsd.ini.example and its intervals divided by the speed,
+against them in the foreground (python -m whitegoodsd -f) with detection
+settings in readings (emulator.profiles.SETTINGS) and the intervals divided
+by the speed,
 and its syslog lines arrive on a private socket and are shown here.  The
 demo ends once every appliance is FINISHED, with a summary, and removes what
 it made (a temporary directory with the INI file and the socket).
@@ -278,7 +279,7 @@ class Demo:
             )
         self.say(
             f"The daemon polls them every {seconds(60 / self.speed)} s (a minute of "
-            "appliance time)\nwith the settings of whitegoodsd.ini.example. Its syslog lines:"
+            "appliance time)\nwith settings in readings, which keep pace. Its syslog lines:"
         )
 
     def summary(self, seconds_taken: float) -> None:
