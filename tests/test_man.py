@@ -120,6 +120,21 @@ def test_every_driver_is_documented() -> None:
         assert f"\n.TP\n.B {name}\n" in page
 
 
+def test_every_family_option_is_documented() -> None:
+    from whitegoodsd import drivers
+
+    page = INI_PAGE.read_text()
+    appliance = section(page, "APPLIANCE SECTIONS")
+    main = section(page, "THE [whitegoodsd] SECTION")
+    documented = {tag.split("=")[0].strip() for tag in tags(appliance) if "=" in tag}
+    shared = {tag.split("=")[0].strip() for tag in tags(main) if "=" in tag}
+    for name, family in drivers.registry().items():
+        for option in family.OPTIONS:
+            assert option.name in documented, f"{name}: {option.name} is not in the page"
+            if option.shared:
+                assert option.name in shared, f"{option.name} may be set in [whitegoodsd]"
+
+
 def test_every_metric_is_documented() -> None:
     documented = set(tags(section(INI_PAGE.read_text(), "METRICS")))
     # The contract of DESIGN.md ...

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from kasa_plug import KasaTestPlug
 
 from whitegoodsd import trace
 from whitegoodsd.emulator import SettablePower
@@ -21,6 +20,7 @@ from whitegoodsd.outputs import record
 from whitegoodsd.status import ApplianceStatus
 
 from conftest import ROOT, WAIT
+from kasa_plug import KasaTestPlug
 
 
 def ini_for(tmp_path: Path, port: int) -> Path:
