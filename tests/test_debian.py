@@ -198,7 +198,7 @@ def test_the_packaged_service_files_are_the_sources_run_on_the_packaged_paths(
         if line != "DynamicUser=yes"
     ]
     expected.insert(expected.index("User=whitegoodsd") + 1, "Group=whitegoodsd")
-    assert directives(unit) == expected
+    assert directives(unit) == expected, "debian/whitegoodsd.service: keep it in step"
     (exec_start,) = [line for line in expected if line.startswith("ExecStart=")]
     assert exec_start == f"ExecStart={PROGRAM} --foreground -c {CONFIG}"
 

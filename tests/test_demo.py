@@ -51,6 +51,9 @@ def test_demo_runs_every_appliance_through_one_cycle(tmp_path: Path) -> None:
         assert sum(line.endswith(f"]: {name} is RUNNING.") for line in lines) == 1, output
         assert sum(f"]: {name} is FINISHED." in line for line in lines) == 1, output
         assert re.search(rf"^  {name} +\d:\d\d:\d\d +\d:\d\d:\d\d ", output, re.M), output
+        # The on_finished command ran, with the event in its environment.
+        command = rf"]: on_finished for {name}: exit status 0: {name} FINISHED at \S+, peak \d+ W$"
+        assert len(re.findall(command, output, re.M)) == 1, output
     assert "Summary: every appliance FINISHED" in output
     if importlib.util.find_spec("whitegoodsd.outputs.textfile") is not None:
         for name in APPLIANCES:

@@ -19,6 +19,7 @@ class Entry:
     key: str  # as written
     value: str  # stripped, inline comment removed
     line: int
+    raw: str = ""  # stripped, nothing removed: for values where ';' and '#' mean themselves
 
 
 @dataclass
@@ -144,5 +145,5 @@ def parse(text: str, path: str) -> Document:
                     "the last value is used",
                 )
             )
-        current.entries[lower] = Entry(key_text, strip_comment(value), number)
+        current.entries[lower] = Entry(key_text, strip_comment(value), number, value.strip())
     return doc

@@ -98,7 +98,7 @@ class Monitor:
         self.state = StateFile(config.state_file, self.log) if config.state_file else None
         if self.state is not None:
             self.state.restore(self._trackers())
-        self.outputs: list[outputs.Output] = outputs.build(config)
+        self.outputs: list[outputs.Output] = outputs.build(config, self.log)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
         self._reload_requested = False
@@ -205,8 +205,7 @@ class Monitor:
         await self.hubs.close()
         for appliance in self.appliances:
             await appliance.driver.close()
-        for output in self.outputs:
-            output.close()
+        await outputs.aclose(self.outputs)
 
     # -- one pass -------------------------------------------------------------
 
@@ -348,14 +347,12 @@ class Monitor:
             kept.config = spec
             appliances.append(kept)
         self.appliances = appliances
-        for output in self.outputs:
-            output.close()
         if new.state_file != self.config.state_file:
             self.state = StateFile(new.state_file, self.log) if new.state_file else None
         self.config = new
         self.hubs.config = new
         if self.on_reload is not None:
             self.on_reload(new)
-        self.outputs = outputs.build(new)
+        self.outputs = outputs.rebuild(self.outputs, new, self.log)
         self.log.info("Reloaded %s: %d appliance(s).", new.path, len(new.appliances))
         return True
