@@ -2,7 +2,13 @@
 
 No hardware and no setup: emulated plugs on free loopback ports replay the
 built-in profiles hundreds of times faster than real time, the daemon runs
-            "appliance time)\nwith settings in readings, which keep pace."
+against them in the foreground (python -m whitegoodsd -f) with detection
+settings in readings (emulator.profiles.SETTINGS) and the intervals divided
+by the speed, and its syslog lines arrive on a private socket and are shown here.  Each
+FINISHED runs a small ``on_finished`` command (``--on-finished`` sets
+another), whose output comes back as a line of its own.  The demo ends once
+every appliance is FINISHED, with a summary, and removes what it made (a
+temporary directory with the INI file and the socket).
 """
 
 from __future__ import annotations
@@ -297,11 +303,7 @@ class Demo:
             )
         self.say(
             f"The daemon polls them every {seconds(60 / self.speed)} s (a minute of "
-<<<<<<< HEAD
-            "appliance time)\nwith settings in readings, which keep pace. Its syslog lines:"
-=======
-            "appliance time)\nwith the settings of whitegoodsd.ini.example."
->>>>>>> main
+            "appliance time)\nwith settings in readings, which keep pace."
         )
         if self.on_finished:
             self.say(f"On each FINISHED it runs: on_finished = {self.on_finished}")
