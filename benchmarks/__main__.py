@@ -1,7 +1,9 @@
 """``python -m benchmarks``: run every benchmark and print a table.
 
 Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
-client), the same with 10% of the plugs silent, and the daemon's footprint.
+client), the same with 10% of the plugs silent, the daemon's footprint,
+the per-poll CPU of each plug family beside the Kasa XOR poll, and the KLAP
+poll (Kasa and Tapo, session kept and new) with python-kasa's beside it.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 
@@ -18,7 +20,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import footprint, passes
+from benchmarks import families, footprint, klap, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -122,6 +124,23 @@ def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
     print(table(rows))
 
 
+def print_klap(figures: list[passes.PassFigures]) -> None:
+    base = figures[0]  # whitegoodsd's XOR poll
+    rows = [["client", "plugs", "wall / pass", "CPU / poll", "x XOR poll", "plugs' CPU / poll"]]
+    for f in figures:
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
+            ]
+        )
+    print(table(rows))
+
+
 def print_footprint(fp: footprint.Footprint) -> None:
     samples = fp.rss_samples or (fp.rss_start,)
     rows = [
@@ -138,6 +157,28 @@ def print_footprint(fp: footprint.Footprint) -> None:
         ],
         ["CPU per idle hour (default intervals)", ms(fp.cpu_per_idle_hour)],
     ]
+    print(table(rows))
+
+
+def print_families(figures: list[families.FamilyFigures]) -> None:
+    rows = [
+        ["family", "password", "plugs", "wall / pass", "CPU / poll", "vs Kasa", "plugs' CPU / poll"]
+    ]
+    kasa = next(f for f in figures if f.family == "kasa")
+    for f in figures:
+        rows.append(
+            [
+                f.family,
+                "yes" if f.password else "no",
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.cpu_per_poll / kasa.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
+            ]
+        )
+        if f.failed:
+            rows[-1][0] += f" ({f.failed} failed)"
     print(table(rows))
 
 
@@ -208,11 +249,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="poll timeout, seconds")
     parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
     parser.add_argument(
-        "--only", choices=["passes", "dead", "footprint"], action="append", help="run only these"
+        "--only",
+        choices=["passes", "dead", "footprint", "families", "klap"],
+        action="append",
+        help="run only these",
     )
+    parser.add_argument(
+        "--family-plugs", type=int, default=100, help="families: plugs of each family"
+    )
+    parser.add_argument("--klap-plugs", type=int, default=100, help="plugs for the KLAP figures")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "dead", "footprint"])
+    only = set(args.only or ["passes", "dead", "footprint", "families", "klap"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -236,10 +284,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         dead = asyncio.run(dead_rows(sizes, args.timeout, sequential_limit=30.0))
         print_dead(dead, args.timeout)
+    if "klap" in only:
+        print(
+            f"\nKLAP: {args.klap_plugs} plugs, {args.repeat} passes after a warm-up; "
+            "CPU of the client process"
+        )
+        print_klap(asyncio.run(klap.klap_rows(args.klap_plugs, args.repeat, args.timeout)))
     if "footprint" in only:
         print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
         fp = footprint.run(args.passes)
         print_footprint(fp)
+    if "families" in only:
+        print(
+            f"\nFamilies: {args.family_plugs} plugs of each, {args.repeat} passes after a "
+            "warm-up; CPU of the client process per poll"
+        )
+        print_families(
+            asyncio.run(families.all_families(args.family_plugs, args.timeout, args.repeat))
+        )
     print("\nTargets")
     print_targets(figures, dead, fp, args.timeout)
     sys.stdout.flush()
