@@ -16,7 +16,9 @@ import pytest
 
 from whitegoodsd import cli
 from whitegoodsd import config as configuration
-from whitegoodsd.discover import FoundPlug, parse_kasa, render_text, section_names
+from whitegoodsd.discover import render_text, section_names
+from whitegoodsd.discovery import FoundPlug
+from whitegoodsd.discovery.kasa import parse_kasa
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.protocols import broadlink, kasa

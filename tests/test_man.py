@@ -71,7 +71,7 @@ def documented_options(roff: str) -> set[str]:
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
-    parser = cli.build_parser()
+    parser = cli.build_parser(cli.COMMANDS)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)

@@ -2,9 +2,10 @@
 
 ``whitegoodsd [-c FILE] [-f] ...`` runs the daemon; ``whitegoodsd COMMAND``
 runs one of the tools named in ``COMMANDS`` (each a module with
-``add_arguments(parser)`` and ``main(args) -> int``; each module keeps its
-heavy imports inside ``main``, so building the parser stays cheap).  Exit
-codes: 0 ok, 1 runtime failure, 2 configuration or usage error.
+``add_arguments(parser)`` and ``main(args) -> int``).  A command's module is
+imported only when that command runs (or its help is asked for), so the
+daemon starts without loading any of them.  Exit codes: 0 ok, 1 runtime
+failure, 2 configuration or usage error.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from whitegoodsd import __version__
@@ -52,7 +53,9 @@ See whitegoodsd(8) and whitegoodsd.ini(5).
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] = ()) -> argparse.ArgumentParser:
+    """The parser; the commands named in ``commands`` get their full options."""
+    full = set(commands)
     parser = argparse.ArgumentParser(
         prog="whitegoodsd",
         description=DESCRIPTION,
@@ -98,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     if COMMANDS:
         sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
         for name, (module_name, help_text) in COMMANDS.items():
+            if name not in full:
+                sub.add_parser(name, help=help_text)  # its module is not loaded
+                continue
             module = importlib.import_module(module_name)
             command = sub.add_parser(
                 name,
@@ -135,7 +141,8 @@ def check_config(path: str) -> int:
 
 def once(config: Config) -> int:
     """Poll every appliance once and print a line for each."""
-    from whitegoodsd.monitor import make_driver, poll_all
+    from whitegoodsd.monitor import make_driver
+    from whitegoodsd.sources import poll_all
 
     async def read_all() -> list[str]:
         readers = [make_driver(a, config.timeout) for a in config.appliances]
@@ -202,9 +209,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if any."""
+    takes_value = {"-c", "--config", "-p", "--pidfile"}
+    previous = ""
+    for arg in argv:
+        if arg in COMMANDS and previous not in takes_value:
+            return arg
+        if arg == "--":
+            return None
+        previous = arg
+    return None
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = command_in(args_list)
+    parser = build_parser([command] if command else [])
+    args = parser.parse_args(args_list)
     module = getattr(args, "command_module", None)
     if module is not None:
         result: int = module.main(args)

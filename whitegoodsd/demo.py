@@ -125,12 +125,12 @@ class Demo:
         for index, appliance in enumerate(self.appliances):
             replay = Replay(builtin(appliance.profile), speed=self.speed)
             family = kinds[appliance.family]
-            server = await family.start("127.0.0.1", 0, replay, appliance.name, index, False)
+            server = await family.start("127.0.0.1", 0, replay, appliance.name, index, False, None)
             appliance.replay, appliance.server = replay, server
             watched.append(
                 Watched(
                     appliance.name, "127.0.0.1", server.port, family.driver,
-                    SETTINGS[appliance.profile],
+                    SETTINGS[appliance.profile], tuple(family.ini_options(None)),
                 )
             )  # fmt: skip
         return watched

@@ -1,21 +1,20 @@
-"""The poll loop: one asyncio loop, every plug polled concurrently each pass.
+"""The monitor: schedules passes, routes outcomes to trackers, notices to outputs.
 
-A pass polls every appliance at once, each poll bounded by the driver's
-timeout and at most ``max_in_flight`` polls open at a time, then feeds the
-results to the detectors in config order and logs what they say.  Passes run
-on a fixed-rate schedule: the next one starts ``monitor_interval`` seconds
-after this one started if anything is active (a failed poll, a sample at or
-above a running threshold, or an appliance running), else
-``monitor_interval_nothing_running`` seconds after.  The first pass runs at
-once.
+A pass polls every polled appliance at once (``sources.poll_all``), reads
+the held value of every pushed appliance that said nothing since the last
+pass, and hands each outcome to the appliance's tracker (``tracker.py``) in
+config order; readings pushed between passes reach their tracker as they
+come (``deliver``).  What the trackers say is logged (syslog) and given to
+the outputs.  Passes run on a fixed-rate schedule: the next one starts
+``monitor_interval`` seconds after this one started if anything is active (a
+failed poll, a sample at or above a running threshold, or an appliance
+running), else ``monitor_interval_nothing_running`` seconds after.  The
+first pass runs at once.
 
 Signals: SIGTERM and SIGINT stop the loop (an unfinished pass is cancelled);
-SIGHUP reloads the INI file, keeping each remaining appliance's state.
-
-With ``state_file`` set, each appliance's state and open cycle are read from
-it at start and written back after every pass that changed them, so a
-restart in the middle of a cycle neither repeats RUNNING nor loses the
-cycle's statistics.
+SIGHUP reloads the INI file (``reload.py`` says what changes), keeping each
+remaining appliance's state.  With ``state_file`` set, state is restored at
+start and saved after every pass that changed it (``outputs/statefile.py``).
 """
 
 from __future__ import annotations
@@ -24,17 +23,21 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import cycle, drivers, engine, outputs, state
+from whitegoodsd import drivers, notices, outputs, reload, sources
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
-from whitegoodsd.conversation import Conversation
-from whitegoodsd.detector import Detector, Event, EventKind, Sample, State
-from whitegoodsd.drivers.base import Driver, PlugError, Reading, describe
+from whitegoodsd.detector import Detector, Event, EventKind
+from whitegoodsd.drivers.base import Driver
 from whitegoodsd.engine import max_in_flight
-from whitegoodsd.status import ApplianceStatus, CycleRecord
+from whitegoodsd.errors import PlugError, Reading
+from whitegoodsd.notices import Notice
+from whitegoodsd.outputs import lines
+from whitegoodsd.outputs.statefile import StateFile
+from whitegoodsd.status import ApplianceStatus
+from whitegoodsd.tracker import Tracker
 
 EventListener = Callable[[str, Event], None]
 
@@ -44,63 +47,24 @@ def make_driver(appliance: ApplianceConfig, timeout: float) -> Driver:
     return drivers.get(plug.driver)(plug.host, plug.port, timeout, dict(plug.options))
 
 
-def _failing(error: PlugError) -> Conversation[Reading]:
-    raise error
-    yield  # a generator that fails at its first step
-
-
-def conversation(driver: Driver) -> Conversation[Reading]:
-    """The driver's poll, or one that fails with its bug as the reason."""
-    try:
-        return driver.poll()
-    except Exception as exc:  # noqa: BLE001 - a driver's bug must not stop the loop
-        failure = PlugError(describe(exc, driver.timeout))
-        failure.__cause__ = exc
-        return _failing(failure)
-
-
-async def poll_all(
-    plugs: Sequence[Driver],
-    timeout: float,  # noqa: ASYNC109 - per poll, not for the whole call
-    in_flight: int | None = None,
-) -> list[Reading | PlugError]:
-    """One poll of every plug, at most ``in_flight`` at a time: the daemon's
-    pass and ``--once`` alike."""
-    return await engine.run([conversation(d) for d in plugs], timeout, in_flight)
-
-
 @dataclass
 class Appliance:
     """An appliance as the monitor tracks it between passes."""
 
     config: ApplianceConfig
     driver: Driver
-    detector: Detector
-    failures: int = 0  # failed polls in a row
-    unreachable: bool = False
-    reading: Reading | None = None
-    error: str | None = None
-    last_poll: float | None = None
-    cycles: int = 0
-    last_cycle: CycleRecord | None = None
+    tracker: Tracker
 
     @property
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def detector(self) -> Detector:
+        return self.tracker.detector
+
     def status(self) -> ApplianceStatus:
-        return ApplianceStatus(
-            name=self.name,
-            driver=self.config.plug.driver,
-            plug=self.driver.address,
-            up=self.error is None and self.reading is not None,
-            reading=self.reading,
-            error=self.error,
-            running=self.detector.state is State.RUNNING,
-            cycles=self.cycles,
-            last_poll=self.last_poll,
-            last_cycle=self.last_cycle,
-        )
+        return self.tracker.status(self.config.plug.driver, self.driver.address)
 
 
 @dataclass
@@ -129,14 +93,11 @@ class Monitor:
         self.on_reload = on_reload
         self.wallclock = wallclock
         self.listeners: list[EventListener] = []
-        self.appliances: list[Appliance] = [
-            Appliance(a, make_driver(a, config.timeout), Detector(a.settings))
-            for a in config.appliances
-        ]
-        self._saved_state: str | None = None  # the state file's text as last written
-        self._state_failing = False
-        if config.state_file:
-            self._restore(config.state_file)
+        self.hubs = sources.Hubs(config, self.deliver, self.log)
+        self.appliances = [self._appliance(a, config) for a in config.appliances]
+        self.state = StateFile(config.state_file, self.log) if config.state_file else None
+        if self.state is not None:
+            self.state.restore(self._trackers())
         self.outputs: list[outputs.Output] = outputs.build(config)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
@@ -144,7 +105,18 @@ class Monitor:
         self._wake: asyncio.Event | None = None
         self._pass: asyncio.Task[PassResult] | None = None
         self._retired: list[Driver] = []  # replaced by a reload, to be closed
+        self._pass_events: list[tuple[str, Event]] | None = None
         self.passes = 0
+
+    def _appliance(self, spec: ApplianceConfig, config: Config) -> Appliance:
+        tracker = Tracker(spec.name, Detector(spec.settings), config.unreachable_after)
+        appliance = Appliance(spec, make_driver(spec, config.timeout), tracker)
+        if appliance.driver.PUSHED:
+            self.hubs.attach(spec.name, appliance.driver)
+        return appliance
+
+    def _trackers(self) -> dict[str, tuple[Tracker, str]]:
+        return {a.name.upper(): (a.tracker, a.driver.address) for a in self.appliances}
 
     # -- control, safe to call from signal handlers on the loop ---------------
 
@@ -172,6 +144,7 @@ class Monitor:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self.log.info("Starting.")
         try:
+            await self.hubs.start()
             while not self._stopping:
                 started = loop.time()
                 self._pass = asyncio.create_task(self.poll_pass())
@@ -208,8 +181,9 @@ class Monitor:
             if self._reload_requested:
                 self._reload_requested = False
                 self.reload()
+                await self.hubs.start()
                 await self._close_retired()
-                active = active or any(a.detector.state is State.RUNNING for a in self.appliances)
+                active = active or any(a.tracker.running for a in self.appliances)
                 interval = self.interval(active)
             remaining = started + interval - loop.time()
             if remaining <= 0:
@@ -227,6 +201,7 @@ class Monitor:
 
     async def close(self) -> None:
         await self._close_retired()
+        await self.hubs.close()
         for appliance in self.appliances:
             await appliance.driver.close()
         for output in self.outputs:
@@ -234,153 +209,101 @@ class Monitor:
 
     # -- one pass -------------------------------------------------------------
 
-    async def _poll_all(self) -> list[Reading | PlugError]:
-        """Every appliance's poll, at most ``_in_flight`` at a time (engine.py)."""
-        return await poll_all(
-            [a.driver for a in self.appliances], self.config.timeout, self._in_flight
-        )
-
     async def poll_pass(self) -> PassResult:
         """Poll every appliance once and act on the results."""
         for appliance in self.appliances:
             self.log.debug(
                 "%s polling. Current state: %s.", appliance.name, appliance.detector.state.value
             )
-        results = await self._poll_all()
+        polled = [a for a in self.appliances if not a.driver.PUSHED]
+        results = await sources.poll_all(
+            [a.driver for a in polled], self.config.timeout, self._in_flight
+        )
+        outcomes: dict[str, Reading | PlugError] = {
+            a.name: r for a, r in zip(polled, results, strict=True)
+        }
         now = self.wallclock()
         result = PassResult(active=False)
-        for appliance, outcome in zip(self.appliances, results, strict=True):
-            appliance.last_poll = now
-            if isinstance(outcome, PlugError):
-                self._failed(appliance, outcome)
-                result.failed.append(appliance.name)
-                result.active = True
-                continue
-            event = self._sampled(appliance, outcome, now)
-            if appliance.reading is not None and appliance.detector.is_high(outcome.power_mw):
-                result.active = True
-            if event is not None:
-                result.events.append((appliance.name, event))
-        if any(a.detector.state is State.RUNNING for a in self.appliances):
-            result.active = True
+        self._pass_events = result.events
+        try:
+            for appliance in self.appliances:
+                outcome = outcomes.get(appliance.name)
+                tracker = appliance.tracker
+                if outcome is None:  # pushed
+                    if tracker.pushed_since_pass:
+                        tracker.pushed_since_pass = False
+                        result.active |= tracker.is_active()
+                        continue
+                    outcome = self.hubs.silent(appliance.name)
+                if isinstance(outcome, PlugError):
+                    result.failed.append(appliance.name)
+                    self._say(appliance, tracker.failed(outcome, now))
+                elif outcome is None:
+                    self._say(appliance, tracker.held(now))
+                else:
+                    self._debug_reading(appliance, outcome)
+                    self._say(appliance, tracker.sampled(outcome, now))
+                result.active |= tracker.is_active()
+        finally:
+            self._pass_events = None
         self.passes += 1
-        self._save_state()
+        if self.state is not None:
+            self.state.save(self._trackers())
         self._publish()
         return result
 
-    def _failed(self, appliance: Appliance, error: PlugError) -> None:
-        appliance.detector.missed()
-        appliance.reading = None
-        appliance.error = str(error)
-        appliance.failures += 1
-        if appliance.unreachable:
-            self.log.debug("Error getting current usage for %s: %s", appliance.name, error)
+    def deliver(self, name: str, outcome: Reading | PlugError, at: float) -> None:
+        """A pushed plug's reading (or its hub's failure), as it arrives."""
+        appliance = next((a for a in self.appliances if a.name == name), None)
+        if appliance is None:
+            return  # retired by a reload while the message was on its way
+        now = self.wallclock()
+        if isinstance(outcome, PlugError):
+            self._say(appliance, appliance.tracker.failed(outcome, now))
             return
-        self.log.error(
-            "Error getting current usage for %s: %s",
-            appliance.name,
-            error,
-            exc_info=error if self.config.log_debug else None,
-        )
-        if appliance.failures >= self.config.unreachable_after:
-            appliance.unreachable = True
-            self.log.warning("%s is UNREACHABLE.", appliance.name)
+        appliance.tracker.pushed_since_pass = True
+        self._debug_reading(appliance, outcome)
+        self._say(appliance, appliance.tracker.sampled(outcome, now))
 
-    def _sampled(self, appliance: Appliance, reading: Reading, now: float) -> Event | None:
-        appliance.reading = reading
-        appliance.error = None
-        appliance.failures = 0
-        if appliance.unreachable:
-            appliance.unreachable = False
-            self.log.info("%s is REACHABLE.", appliance.name)
+    def _debug_reading(self, appliance: Appliance, reading: Reading) -> None:
         self.log.debug(
             "%s current usage is %s mW; threshold is %s mW",
             appliance.name,
             f"{reading.power_mw:,}",
             f"{appliance.config.settings.threshold_running_mw:,}",
         )
-        if not appliance.detector.is_plausible(reading.power_mw):
-            # A one-off spike (HS110s report tens of MW now and then): no sample.
-            appliance.detector.missed()
-            appliance.reading = None
-            appliance.error = f"implausible reading of {reading.power_mw:,} mW discarded"
-            self.log.warning(
-                "Discarded a reading of %s mW from %s: above max_plausible_mw (%s mW).",
-                f"{reading.power_mw:,}",
-                appliance.name,
-                f"{appliance.config.settings.max_plausible_mw:,}",
-            )
-            return None
-        event = appliance.detector.sample(Sample(reading.power_mw, now, reading.total_wh))
-        if event is None:
-            return None
-        if event.kind is EventKind.RUNNING:
-            self.log.info("%s is RUNNING.", appliance.name)
-        else:
-            appliance.cycles += 1
-            appliance.last_cycle = event.cycle or appliance.last_cycle
-            figures = f" {cycle.summary(event.cycle)}" if event.cycle else ""
-            self.log.info("%s is FINISHED.%s", appliance.name, figures)
-        for listener in self.listeners:
-            listener(appliance.name, event)
-        return event
 
-    # -- the state file -------------------------------------------------------
+    # -- what the trackers say ------------------------------------------------
 
-    def _restore(self, path: str) -> None:
-        """Take each appliance's state and open cycle from the state file."""
-        loaded = state.load(path, {a.name.upper(): a.driver.address for a in self.appliances})
-        for warning in loaded.warnings:
-            self.log.warning("%s", warning)
-        for appliance in self.appliances:
-            saved = loaded.appliances.get(appliance.name.upper())
-            if saved is None:
+    def _say(self, appliance: Appliance, said: list[Notice]) -> None:
+        for notice in said:
+            self._log_notice(appliance, notice)
+            if not notice.is_event:
                 continue
-            appliance.cycles = saved.cycles
-            appliance.last_cycle = saved.last_cycle
-            was = State.RUNNING if saved.running else State.STOPPED
-            appliance.detector = Detector(appliance.config.settings, was, saved.cycle)
-            if saved.running:
-                self.log.info("Resuming %s: running, as the state file says.", appliance.name)
+            for output in self.outputs:
+                deliver = getattr(output, "notice", None)
+                if deliver is not None:
+                    try:
+                        deliver(notice)
+                    except Exception as exc:  # noqa: BLE001 - an output never stops the loop
+                        self.log.error("Output %s failed: %s", type(output).__name__, exc)
+            if notice.kind in (notices.RUNNING, notices.FINISHED):
+                event = Event(EventKind(notice.kind), notice.at, notice.cycle)
+                if self._pass_events is not None:
+                    self._pass_events.append((appliance.name, event))
+                for listener in self.listeners:
+                    listener(appliance.name, event)
 
-    def _save_state(self) -> None:
-        """Write the state file if anything in it changed; never raises."""
-        path = self.config.state_file
-        if not path:
-            return
-        text = state.dumps(
-            {
-                a.name: state.ApplianceState(
-                    plug=a.driver.address,
-                    running=a.detector.state is State.RUNNING,
-                    cycle=a.detector.cycle,
-                    cycles=a.cycles,
-                    last_cycle=a.last_cycle,
-                )
-                for a in self.appliances
-            }
-        )
-        if text == self._saved_state:
-            return
-        try:
-            state.save(path, text)
-        except OSError as exc:
-            if not self._state_failing:
-                self.log.error("Cannot write the state file %s: %s", path, exc.strerror or exc)
-            self._state_failing = True
-            return
-        if self._state_failing:
-            self.log.info("State file %s written again.", path)
-        self._state_failing = False
-        self._saved_state = text
+    def _log_notice(self, appliance: Appliance, notice: Notice) -> None:
+        level, text = lines.line(notice, appliance.config.settings)
+        self.log.log(level, "%s", text, extra={"notice": notice})
 
     def statuses(self) -> list[ApplianceStatus]:
         return [a.status() for a in self.appliances]
 
     def _publish(self) -> None:
-        statuses: Sequence[ApplianceStatus] | None = None
+        statuses = self.statuses() if self.outputs else []
         for output in self.outputs:
-            statuses = statuses or self.statuses()
             try:
                 output.write(statuses)
             except Exception as exc:  # noqa: BLE001 - an output never stops the loop
@@ -401,28 +324,35 @@ class Monitor:
             return False
         for warning in new.warnings:
             self.log.warning("%s", warning)
+        plan = reload.plan(self.config, new)
         old = {a.name.upper(): a for a in self.appliances}
+        for name in (*plan.retired, *plan.replugged):
+            if old[name].driver.PUSHED:
+                self.hubs.detach(old[name].name)
+            self._retired.append(old[name].driver)
         appliances = []
         for spec in new.appliances:
-            previous = old.pop(spec.name.upper(), None)
-            if previous is None:
-                appliances.append(
-                    Appliance(spec, make_driver(spec, new.timeout), Detector(spec.settings))
-                )
+            key = spec.name.upper()
+            if key not in old:
+                appliances.append(self._appliance(spec, new))
                 continue
-            previous.detector = previous.detector.reconfigured(spec.settings)
-            if spec.plug != previous.config.plug or new.timeout != self.config.timeout:
-                self._retired.append(previous.driver)
-                previous.driver = make_driver(spec, new.timeout)
-            previous.config = spec
-            appliances.append(previous)
-        self._retired.extend(a.driver for a in old.values())
+            kept = old[key]
+            kept.tracker.detector = kept.tracker.detector.reconfigured(spec.settings)
+            kept.tracker.name = spec.name
+            kept.tracker.unreachable_after = new.unreachable_after
+            if key in plan.replugged:
+                kept.driver = make_driver(spec, new.timeout)
+                if kept.driver.PUSHED:
+                    self.hubs.attach(spec.name, kept.driver)
+            kept.config = spec
+            appliances.append(kept)
         self.appliances = appliances
         for output in self.outputs:
             output.close()
         if new.state_file != self.config.state_file:
-            self._saved_state = None
+            self.state = StateFile(new.state_file, self.log) if new.state_file else None
         self.config = new
+        self.hubs.config = new
         if self.on_reload is not None:
             self.on_reload(new)
         self.outputs = outputs.build(new)

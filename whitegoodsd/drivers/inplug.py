@@ -57,7 +57,7 @@ class InplugPlug(Driver):
     NAME = "inplug"
     DEFAULT_PORT = broadlink.PORT
     EMULATOR = "whitegoodsd.emulator.inplug"
-    DISCOVERY = "whitegoodsd.discover"
+    DISCOVERY = "whitegoodsd.discovery.inplug"
     DESCRIPTION = "Watts Clever INPLUG / Ankuoo NEO PRO (Broadlink, AES, UDP 80)"
 
     def __init__(

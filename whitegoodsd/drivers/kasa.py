@@ -53,7 +53,7 @@ class KasaPlug(Driver):
     DEFAULT_PORT = kasa.PORT
     DESCRIPTION = "TP-Link Kasa HS110/KP115/KP125 (XOR-ciphered JSON, TCP 9999)"
     EMULATOR = "whitegoodsd.emulator.kasa"
-    DISCOVERY = "whitegoodsd.discover"
+    DISCOVERY = "whitegoodsd.discovery.kasa"
 
     def poll(self) -> Conversation[Reading]:
         return realtime_conversation(self.host, self.port or kasa.PORT)

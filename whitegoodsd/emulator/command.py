@@ -36,7 +36,14 @@ from whitegoodsd.emulator.profiles import (
     describe,
     resolve,
 )
-from whitegoodsd.emulator.serve import Family, PlugServer, Watched, families, ini_text
+from whitegoodsd.emulator.serve import (
+    Family,
+    PlugServer,
+    Watched,
+    families,
+    ini_text,
+)
+from whitegoodsd.emulator.serve import add_arguments as add_family_arguments
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DEFAULT_SETTINGS = SETTINGS["washer"]
@@ -133,6 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-v", "--verbose", action="store_true", help="log every request (the default for 1 plug)"
     )
     loudness.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    add_family_arguments(parser)
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -207,14 +215,15 @@ async def serve(
             replay = Replay(profile, speed=args.speed, loop=args.loop, offset=offset)
             want = port + index if port else 0
             try:
-                server = await family.start(host, want, replay, name, index, verbose)
+                server = await family.start(host, want, replay, name, index, verbose, args)
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 log.error("cannot listen on %s:%d: %s", host, want, reason)
                 return EXIT_FAILURE
             servers.append(server)
             replays.append(replay)
-            watched.append(Watched(name, host, server.port, family.driver, settings))
+            options = tuple(family.ini_options(args))
+            watched.append(Watched(name, host, server.port, family.driver, settings, options))
         _announce(args, family, profile, watched)
         sys.stdout.write(ini_text(watched, speed=args.speed))
         sys.stdout.flush()

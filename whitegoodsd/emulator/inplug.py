@@ -17,6 +17,7 @@ not well-formed are ignored, as a real plug ignores them.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ipaddress
 import socket
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.emulator.serve import Family, PlugServer
 from whitegoodsd.errors import ProtocolError
 from whitegoodsd.protocols import broadlink
 
@@ -245,3 +247,22 @@ def bind_udp(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+async def _start(
+    host: str,
+    port: int,
+    source: PowerSource,
+    alias: str,
+    index: int,
+    verbose: bool,
+    args: argparse.Namespace | None,
+) -> PlugServer:
+    mac = bytes.fromhex("34ea34") + (0x100000 + index).to_bytes(4, "big")[1:]
+    # Real INPLUGs send every reply twice; the driver must cope, so the emulator does too.
+    return await start_inplug(host, port, source, duplicate=True, mac=mac, name=alias[:60])
+
+
+EMULATED = (
+    Family("inplug", "inplug", broadlink.PORT, "Watts Clever INPLUG (Broadlink SP2)", _start),
+)

@@ -19,7 +19,9 @@ connections (see :func:`whitegoodsd.emulator.raise_open_file_limit`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.emulator.serve import Family, PlugServer, Starter
 from whitegoodsd.errors import ProtocolError, Reading
 from whitegoodsd.protocols import kasa
 
@@ -436,3 +439,32 @@ async def start_kasa(
     server = KasaServer(device, host, verbose)
     await server._bind(port)
     return server
+
+
+def _starter(shape: str) -> Starter:
+    async def start(
+        host: str,
+        port: int,
+        source: PowerSource,
+        alias: str,
+        index: int,
+        verbose: bool,
+        args: argparse.Namespace | None,
+    ) -> PlugServer:
+        return await start_kasa(
+            host, port, source, shape=shape, alias=alias, index=index, verbose=verbose
+        )
+
+    return start
+
+
+_V2 = Family(
+    "kasa-v2", "kasa", kasa.PORT, "TP-Link HS110 hardware 2.0 (mW, mV, mA, Wh)", _starter("v2")
+)
+EMULATED = (
+    _V2,
+    Family(
+        "kasa-v1", "kasa", kasa.PORT, "TP-Link HS110 hardware 1.0 (W, V, A, kWh)", _starter("v1")
+    ),
+    dataclasses.replace(_V2, name="kasa"),
+)

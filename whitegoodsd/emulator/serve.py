@@ -1,20 +1,26 @@
 """Starting emulated plugs by family name, and the INI text that watches them.
 
-Shared by ``whitegoodsd emulate`` and ``whitegoodsd demo``: ``kasa-v1`` and
-``kasa-v2`` (``kasa`` is v2) are always there; ``inplug`` when its emulator
-module is installed.  Each starts a server with a ``port`` and an async
-``close()`` on the running event loop.
+Shared by ``whitegoodsd emulate`` and ``whitegoodsd demo``.  Every plug
+family (``drivers/``) names the module that emulates it (``EMULATOR``); that
+module offers its variants as ``EMULATED``, a tuple of :class:`Family`, and
+may add options of its own to ``whitegoodsd emulate`` with
+``add_arguments(group)``.  A variant's ``start`` serves one plug on the
+running event loop and returns something with a ``port`` and an async
+``close()``.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import importlib
-import importlib.util
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
 
 from whitegoodsd.detector import Settings
+from whitegoodsd.drivers.base import format_address
 from whitegoodsd.emulator import PowerSource
 
 
@@ -27,7 +33,14 @@ class PlugServer(Protocol):
     async def close(self) -> None: ...
 
 
-Starter = Callable[[str, int, PowerSource, str, int, bool], Awaitable[PlugServer]]
+# (host, port, power, alias, index, verbose, the emulate command's options or None)
+Starter = Callable[
+    [str, int, PowerSource, str, int, bool, argparse.Namespace | None], Awaitable[PlugServer]
+]
+
+
+def _no_options(args: argparse.Namespace | None) -> list[tuple[str, str]]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -39,46 +52,39 @@ class Family:
     default_port: int
     description: str
     start: Starter
-
-
-def _kasa(shape: str) -> Starter:
-    async def start(
-        host: str, port: int, source: PowerSource, alias: str, index: int, verbose: bool
-    ) -> PlugServer:
-        from whitegoodsd.emulator.kasa import start_kasa
-
-        return await start_kasa(
-            host, port, source, shape=shape, alias=alias, index=index, verbose=verbose
-        )
-
-    return start
-
-
-async def _inplug(
-    host: str, port: int, source: PowerSource, alias: str, index: int, verbose: bool
-) -> PlugServer:
-    module: Any = importlib.import_module("whitegoodsd.emulator.inplug")
-    mac = bytes.fromhex("34ea34") + (0x100000 + index).to_bytes(4, "big")[1:]
-    # Real INPLUGs send every reply twice; the driver must cope, so the emulator does too.
-    server: PlugServer = await module.start_inplug(
-        host, port, source, duplicate=True, mac=mac, name=alias[:60]
+    # INI keys the daemon needs for it (credentials, a format), from the options
+    ini_options: Callable[[argparse.Namespace | None], list[tuple[str, str]]] = field(
+        default=_no_options
     )
-    return server
+
+
+@functools.cache
+def modules() -> tuple[ModuleType, ...]:
+    """Every family's emulator module, in the order of the driver registry."""
+    from whitegoodsd import drivers
+
+    found: list[ModuleType] = []
+    for family in drivers.registry().values():
+        if family.EMULATOR and all(m.__name__ != family.EMULATOR for m in found):
+            found.append(importlib.import_module(family.EMULATOR))
+    return tuple(found)
 
 
 def families() -> dict[str, Family]:
-    """Every plug family that can be emulated here, by ``--driver`` name."""
-    found = {
-        "kasa-v2": Family("kasa-v2", "kasa", 9999, "TP-Link HS110 hardware 2.0 (mW, mV, mA, Wh)",
-                          _kasa("v2")),
-        "kasa-v1": Family("kasa-v1", "kasa", 9999, "TP-Link HS110 hardware 1.0 (W, V, A, kWh)",
-                          _kasa("v1")),
-    }  # fmt: skip
-    found["kasa"] = found["kasa-v2"]
-    if importlib.util.find_spec("whitegoodsd.emulator.inplug") is not None:
-        found["inplug"] = Family("inplug", "inplug", 80, "Watts Clever INPLUG (Broadlink SP2)",
-                                 _inplug)  # fmt: skip
+    """Every plug that can be emulated here, by ``--driver`` name."""
+    found: dict[str, Family] = {}
+    for module in modules():
+        for family in getattr(module, "EMULATED", ()):
+            found.setdefault(family.name, family)
     return found
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options each family's emulator adds to ``whitegoodsd emulate``."""
+    for module in modules():
+        adder = getattr(module, "add_arguments", None)
+        if adder is not None:
+            adder(parser.add_argument_group(f"{module.__name__.rsplit('.', 1)[-1]} plugs"))
 
 
 @dataclass(frozen=True)
@@ -90,11 +96,11 @@ class Watched:
     port: int
     driver: str
     settings: Settings
+    options: tuple[tuple[str, str], ...] = ()  # the family's own INI keys
 
     @property
     def plug(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return format_address(self.host, self.port)
 
 
 def seconds(value: float) -> str:
@@ -134,5 +140,6 @@ def ini_text(
             f"minsamples = {s.minsamples}",
             f"threshold_finished_mw = {s.threshold_finished_mw}",
             f"minsamples_finished = {s.minsamples_finished}",
+            *(f"{key} = {value}" for key, value in p.options),
         ]
     return "\n".join(lines) + "\n"
