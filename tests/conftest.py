@@ -287,12 +287,14 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
     """Start brokers on free loopback ports: ``mosquitto()`` or ``mosquitto(users={...})``."""
     started: list[Mosquitto] = []
 
-    def start(users: dict[str, str] | None = None) -> Mosquitto:
+    def start(users: dict[str, str] | None = None, persistence: bool = False) -> Mosquitto:
         program = need_program("mosquitto", "apt-get install mosquitto")
         passwd = need_program("mosquitto_passwd", "apt-get install mosquitto") if users else None
         folder = tmp_path / f"mosquitto{len(started)}"
         folder.mkdir()
-        broker = Mosquitto(folder, program, users=users, passwd_program=passwd)
+        broker = Mosquitto(
+            folder, program, users=users, passwd_program=passwd, persistence=persistence
+        )
         started.append(broker)
         return broker
 

@@ -3,8 +3,8 @@
 ``Mosquitto(folder)`` starts ``mosquitto -c`` on a free 127.0.0.1 port,
 anonymous, or with ``users={"name": "password"}`` a password file made by
 ``mosquitto_passwd`` and anonymous access refused.  ``stop()`` and ``start()``
-take it away and bring it back on the same port (retained messages are lost
-with it, as with a broker without persistence).  ``Subscriber`` is a
+take it away and bring it back on the same port (retained messages and
+sessions are lost with it, unless made with ``persistence=True``).  ``Subscriber`` is a
 ``mosquitto_sub`` process collecting ``topic payload`` lines.
 """
 
@@ -38,6 +38,7 @@ class Mosquitto:
         *,
         users: dict[str, str] | None = None,
         passwd_program: str | None = None,
+        persistence: bool = False,
     ) -> None:
         self.folder = folder
         self.program = program
@@ -45,7 +46,11 @@ class Mosquitto:
         self.config = folder / "mosquitto.conf"
         # As root, mosquitto would become user "mosquitto", who cannot read the test's files.
         user = pwd.getpwuid(os.geteuid()).pw_name
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr"]
+        lines = [f"listener {self.port} 127.0.0.1", "log_dest stderr"]
+        if persistence:  # sessions and retained messages kept across stop() and start()
+            lines += ["persistence true", f"persistence_location {folder}/"]
+        else:
+            lines.append("persistence false")
         lines.append(f"user {user}")
         if users:
             assert passwd_program is not None

@@ -98,7 +98,7 @@ class Monitor:
         self.state = StateFile(config.state_file, self.log) if config.state_file else None
         if self.state is not None:
             self.state.restore(self._trackers())
-        self.outputs: list[outputs.Output] = outputs.build(config)
+        self.outputs: list[outputs.Output] = outputs.build(config, self.hubs)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
         self._reload_requested = False
@@ -355,6 +355,6 @@ class Monitor:
         self.hubs.config = new
         if self.on_reload is not None:
             self.on_reload(new)
-        self.outputs = outputs.build(new)
+        self.outputs = outputs.build(new, self.hubs)
         self.log.info("Reloaded %s: %d appliance(s).", new.path, len(new.appliances))
         return True

@@ -3,7 +3,7 @@
 ``smartplug`` is the plug's topic and ``mqtt_format`` says what it publishes
 there (``protocols/mqtt_formats.py``: Zigbee2MQTT, Tasmota, Shelly Gen2+,
 ESPHome, a bare number, or any JSON with ``json:PATH``).  Nothing is polled:
-the hub (``sources/mqtt.py``) hands each message on the plug's topics to
+the hub (``mqtt/hub.py``) hands each message on the plug's topics to
 :meth:`MqttPlug.receive`, and a pass asks :meth:`MqttPlug.silent` about a plug
 that said nothing since the last pass.
 
@@ -38,7 +38,7 @@ from whitegoodsd.protocols import mqtt_formats
 from whitegoodsd.protocols.mqtt_formats import Presence
 
 if TYPE_CHECKING:
-    from whitegoodsd.sources.mqtt import Hub
+    from whitegoodsd.mqtt.hub import Hub
 
 GRACE = 1.5  # a periodic report is missed when 1.5 periods have passed without one
 
@@ -72,7 +72,7 @@ class MqttPlug(Driver):
     DESCRIPTION = "readings pushed through an MQTT broker (Zigbee2MQTT, Tasmota, Shelly, ESPHome)"
     DEFAULT_PORT = None
     PUSHED = True
-    HUB = "whitegoodsd.sources.mqtt"
+    HUB = "whitegoodsd.mqtt.hub"
     EMULATOR = "whitegoodsd.emulator.mqtt"
     DISCOVERY = "whitegoodsd.discovery_mqtt"
     OPTIONS = (

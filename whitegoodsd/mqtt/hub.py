@@ -9,10 +9,12 @@ nothing since the last one, and ``close()`` at the end.
 Each message on a plug's topics goes to the plug's driver
 (``drivers/mqtt.py``), which decodes it; a Reading goes to ``deliver(name,
 reading, at)`` at once, with ``at`` from ``time.monotonic()``, so the
-detector sees every message once and when it came.  A payload the driver
-cannot use goes to ``deliver`` as a PlugError, at most
-:data:`ERRORS_PER_MINUTE` a minute per appliance (the rest are counted into
-the next line that goes out), so a plug that floods garbage costs one line
+detector sees every message once and when it came.
+
+A payload the driver cannot use is not a failed poll (the plug's last value
+still holds): the hub logs it, ``Bad message from NAME on TOPIC: reason``, at
+most :data:`ERRORS_PER_MINUTE` lines a minute per appliance, the rest counted
+into the next line that goes out, so a plug that floods garbage costs a line
 now and then.
 
 The work per message is bounded (a size limit, one JSON parse, one detector
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from whitegoodsd.errors import PlugError, Reading
-from whitegoodsd.sources.mqtt_link import Broker, Link, Will
+from whitegoodsd.mqtt.link import Broker, Link, Will
 
 if TYPE_CHECKING:
     from whitegoodsd.config import Config
@@ -109,6 +111,7 @@ class Hub:
         will = Will(status_topic(config), b"offline") if config.mqtt_publish else None
         self.link = Link(where, on_message=self._message, on_up=self._up, will=will, log=self.log)
         self.farewell: tuple[str, bytes] | None = None  # published retained by close()
+        self.discovered: set[str] = set()  # discovery config topics the output published
         self.plugs: dict[str, MqttPlug] = {}
         self._routes: dict[str, list[tuple[str, MqttPlug]]] = {}  # topic -> (name, plug)
         self._limits: dict[str, _Limit] = {}
@@ -167,6 +170,9 @@ class Hub:
         await self.link.close(self.farewell)
 
     def _up(self) -> None:
+        # A publisher's word on its presence is retained: it comes again with the subscription.
+        for plug in self.plugs.values():
+            plug.online = True
         for listener in self.up_listeners:
             listener()
 
@@ -178,12 +184,14 @@ class Hub:
         at = self.clock()
         for name, plug in routes:
             outcome = plug.receive(topic, payload, at)
-            if outcome is None:
-                continue
             if isinstance(outcome, PlugError):
-                dropped = self._limits[name].allow(at)
-                if dropped is None:
-                    continue
-                if dropped:
-                    outcome = PlugError(f"{outcome} ({dropped:,} more since the last line)")
-            self.deliver(name, outcome, at)
+                self._bad(name, topic, outcome, at)
+            elif outcome is not None:
+                self.deliver(name, outcome, at)
+
+    def _bad(self, name: str, topic: str, error: PlugError, at: float) -> None:
+        dropped = self._limits[name].allow(at)
+        if dropped is None:
+            return
+        more = f" ({dropped:,} more since the last line)" if dropped else ""
+        self.log.error("Bad message from %s on %.200s: %s%s", name, topic, error, more)

@@ -222,14 +222,14 @@ class Link:
             self._refusal = f"refused the connection: {text}"
             return
         self._connected = True
+        if self._subscribed:
+            self._send_subscribe(sorted(self._subscribed))
         if self._down_reported and self._ever_up:
             self.log.info("MQTT broker %s is back.", self.broker)
         else:
             self.log.info("Connected to the MQTT broker %s.", self.broker)
         self._ever_up = True
         self._down_reported = False
-        if self._subscribed:
-            self._send_subscribe(sorted(self._subscribed))
         try:
             self._on_up()
         except Exception:
