@@ -325,6 +325,20 @@ def subscriber() -> Iterator[Callable[..., Subscriber]]:
 # -- an event loop in a thread, for in-process servers a blocking test drives --
 
 
+class FakeClock:
+    """Seconds that move only when a test says so; call it for the time."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
 class LoopThread:
     """An asyncio loop running in a background thread (e.g. for emulated plugs)."""
 

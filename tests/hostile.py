@@ -25,13 +25,15 @@ import random
 import socket
 import struct
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from whitegoodsd.emulator import PowerSource, SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, bind_udp
 from whitegoodsd.protocols import broadlink, kasa
+
+from conftest import LoopThread
 
 MAX_SENT = 1024 * 1024  # per connection, for the modes that flood
 _CHUNK = 4096
@@ -415,7 +417,7 @@ INPLUG_SPIKE = (
 )
 
 
-class PlugThread:
+class PlugThread(LoopThread):
     """Hostile plugs served from an event loop on a thread of their own.
 
     For a daemon in another process: the test thread stays free to read
@@ -423,34 +425,27 @@ class PlugThread:
     """
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.plugs: list[HostilePlug] = []
         self.inplugs: list[HostileInplug] = []
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
     def start(self, mode: Mode, **options: Any) -> HostilePlug:
-        plug = self.call(HostilePlug(mode, **options).start())
+        plug = self.run(HostilePlug(mode, **options).start())
         self.plugs.append(plug)
         return plug
 
     def start_inplug(self, mode: InplugMode, source: PowerSource | None = None) -> HostileInplug:
-        plug = self.call(start_hostile_inplug(mode, source))
+        plug = self.run(start_hostile_inplug(mode, source))
         self.inplugs.append(plug)
         return plug
 
     def close(self) -> None:
         for plug in self.plugs:
-            self.call(plug.close())
+            self.run(plug.close())
         for inplug in self.inplugs:
-            self.call(inplug.close())
-        self.call(_cancel_all())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(30)
-        self.loop.close()
+            self.run(inplug.close())
+        self.run(_cancel_all())
+        super().close()
 
 
 @contextmanager

@@ -161,7 +161,6 @@ def test_unknown_keys_warn_with_a_suggestion() -> None:
     [
         ("", "x.ini:1: [whitegoodsd]: section is missing"),
         ("[whitegoodsd]\n", "x.ini:1: [whitegoodsd] appliances: required key is missing"),
-        ("[whitegoodsd]\nappliances= , \n", "names no appliance"),
         ("key=1\n[whitegoodsd]\nappliances=A\n", "x.ini:1: key: key outside any section"),
         ("[whitegoodsd\nappliances=A\n", "x.ini:1: malformed section header"),
     ],
@@ -169,6 +168,33 @@ def test_unknown_keys_warn_with_a_suggestion() -> None:
 def test_broken_files(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse(text, "x.ini")
+
+
+@pytest.mark.parametrize("value", ["", " , "])
+def test_an_empty_appliance_list_is_a_warning_and_watches_nothing(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "idle.ini"
+    path.write_text(f"[whitegoodsd]\nmonitor_interval = 5\nappliances ={value}\n")
+    config = load(str(path))
+    assert config.appliances == ()
+    assert config.monitor_interval == 5
+    assert [str(w) for w in config.warnings] == [
+        f"{path}:3: [whitegoodsd] appliances: names no appliance: "
+        "nothing is watched until one is added"
+    ]
+    assert cli.main(["--check-config", "-c", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}: OK, 0 appliance(s)\n")
+    assert err == f"{config.warnings[0]} (warning)\n"
+    # Nothing to poll is not a failure.
+    assert cli.main(["--once", "-c", str(path)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_sections_of_an_empty_list_are_still_checked_when_named() -> None:
+    with pytest.raises(ConfigError, match=r"no section \[A\] for 'A'"):
+        parse("[whitegoodsd]\nappliances = , A\n", "x.ini")
 
 
 def test_log_debug_only_for_exactly_one() -> None:

@@ -23,7 +23,7 @@ from whitegoodsd.monitor import Monitor
 from whitegoodsd.outputs import syslog as syslog_output
 from whitegoodsd.status import CycleRecord
 
-from conftest import SyslogListener, write_ini
+from conftest import FakeClock, SyslogListener, write_ini
 
 LOCAL5 = 21
 WARNING = 4
@@ -31,14 +31,6 @@ FINISHED = re.compile(
     r"^(?P<name>\w+) is FINISHED\. Ran (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d), "
     r"used (?P<kwh>[\d,]+\.\d{3}) kWh, peak (?P<w>[\d,]+) W\.$"
 )
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_763_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def load_config(
@@ -106,7 +98,7 @@ def test_the_finished_line_carries_the_cycles_statistics(
     idle_interval: float,
     finish_delay: float,
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(phases, clock, start=clock.now + 1234.5)
     plugs.append(plug := KasaTestPlug(profile, shape))
     config = load_config(
@@ -169,7 +161,7 @@ def test_a_silent_plug_never_finishes_a_cycle(
     end: float | None,
     finish_after: float,
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(DRYER, clock, start=clock.now)  # passes every 60 s from here
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     config = load_config(tmp_path, syslog, {"DRYER": plug.port}, appliance="finish_delay = 300")
@@ -206,7 +198,7 @@ def test_a_silent_plug_never_finishes_a_cycle(
 def test_a_plug_that_answers_again_continues_the_cycle(
     tmp_path: Path, syslog: SyslogListener, plugs: list[KasaTestPlug]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(DRYER, clock, start=clock.now)
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     config = load_config(tmp_path, syslog, {"DRYER": plug.port})
@@ -236,7 +228,7 @@ def test_a_plug_that_answers_again_continues_the_cycle(
 def test_a_spike_is_discarded_with_a_warning(
     tmp_path: Path, syslog: SyslogListener, plugs: list[KasaTestPlug]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower([Phase(600, 1500)], clock, start=clock.now + 3600)
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     config = load_config(tmp_path, syslog, {"KETTLE": plug.port}, idle_interval=60)
@@ -270,7 +262,7 @@ def test_a_spike_is_discarded_with_a_warning(
 def test_two_appliances_keep_their_own_figures(
     tmp_path: Path, syslog: SyslogListener, plugs: list[KasaTestPlug]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     washer = ProfilePower(WASHER, clock, start=clock.now + 600)
     dryer = ProfilePower(DRYER, clock, start=washer.end + 300)
     plugs.append(washer_plug := KasaTestPlug(washer, "v2"))

@@ -216,9 +216,10 @@ def test_daemon_forks_holds_its_pidfile_refuses_a_second_start_and_cleans_up(
     assert second.stderr == f"whitegoodsd: already running (pid {pid})\n"
     assert pidfile.read_text().strip() == str(pid)
 
+    syslog.drain()  # room in the socket for what it says on its way out
     os.kill(pid, signal.SIGTERM)
     wait_exit(pid)
-    assert "Exiting on signal." in syslog.texts()
+    syslog.wait_text("Exiting on signal.")
     assert not pidfile.exists()
 
 

@@ -19,23 +19,14 @@ from whitegoodsd.cycle import OpenCycle
 from whitegoodsd.detector import Detector, EventKind, Sample, Settings, State
 from whitegoodsd.status import CycleRecord
 
+from conftest import FakeClock
+
 R, F = EventKind.RUNNING, EventKind.FINISHED
 MISS = None  # a poll that gave nothing
 SPIKE = 25_000_000  # tens of MW: what HS110s report now and then
 LIMIT = 4_000_000
 
 Timed = tuple[float, EventKind]  # an event, at seconds since the first poll
-
-
-class FakeClock:
-    """Seconds that move only when told to."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,9 @@ from whitegoodsd.emulator.kasa import KasaDevice, KasaServer, start_kasa
 from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.protocols import kasa
 
-from conftest import need
+from conftest import FakeClock, need
 
 SHAPES = ["v1", "v2"]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -135,7 +127,7 @@ def test_any_request_gets_a_json_reply(request: dict[str, Any]) -> None:
 
 
 def test_relay_off_reads_zero_and_stops_the_energy_counter() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     source = SettablePower(1_000_000, clock=clock)  # 1 kW
     device = KasaDevice(source, clock=clock)
     clock.now += 3600

@@ -28,17 +28,9 @@ from whitegoodsd.emulator.profiles import (
     resolve,
 )
 
-from conftest import ROOT
+from conftest import ROOT, FakeClock
 
 EXAMPLE = ROOT / "whitegoodsd.ini.example"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def stretches(profile: Profile, threshold_w: float, *, high: bool) -> list[tuple[float, float]]:
@@ -171,7 +163,7 @@ def test_dishwasher_shape() -> None:
 
 
 def test_replay_plays_faster_and_integrates_energy() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     profile = parse_csv(["0,1000", "60,0", "120,0"])
     replay = Replay(profile, speed=60, clock=clock)
     assert replay.power_mw() == 1_000_000
@@ -187,7 +179,7 @@ def test_replay_plays_faster_and_integrates_energy() -> None:
 
 
 def test_replay_loops_and_keeps_counting() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     profile = parse_csv(["0,1000", "60,0", "120,0"])
     replay = Replay(profile, loop=True, total_wh=100, clock=clock)
     clock.now += 120 * 3 + 30  # three cycles and half a minute of the fourth
@@ -197,7 +189,7 @@ def test_replay_loops_and_keeps_counting() -> None:
 
 
 def test_replay_rests_before_a_delayed_start_and_restarts() -> None:
-    clock = FakeClock()
+    clock = FakeClock(500.0)
     profile = parse_csv(["0,1000", "60,2"])
     replay = Replay(profile, offset=-30, clock=clock)
     assert replay.power_mw() == 2000  # at rest

@@ -6,6 +6,10 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from kasa_plug import KasaTestPlug
+
+from whitegoodsd.emulator import SettablePower
+
 from conftest import Daemon, KasaSimulator, SyslogListener, write_ini
 
 
@@ -51,4 +55,45 @@ def test_sighup_reloads_and_survives_a_broken_file(
     syslog.wait_for(lambda m: m.text.startswith("Reloaded "))
     syslog.wait_text("WASHER is RUNNING.")
     assert process.process.poll() is None
+    assert process.stop() == 0
+
+
+def test_a_daemon_watching_nothing_idles_until_a_reload_names_an_appliance(
+    tmp_path: Path,
+    syslog: SyslogListener,
+    plugs: list[KasaTestPlug],
+    daemon: Callable[..., Daemon],
+) -> None:
+    plugs.append(plug := KasaTestPlug(SettablePower(6_000)))
+
+    def ini(appliances: str) -> Path:
+        return write_ini(
+            tmp_path / "whitegoodsd.ini",
+            f"""
+            [whitegoodsd]
+            appliances = {appliances}
+            monitor_interval = 0.1
+            monitor_interval_nothing_running = 0.1
+            syslog_address = {syslog.path}
+            log_debug = 1
+            [WASHER]
+            smartplug = 127.0.0.1:{plug.port}
+            threshold_running_mw = 4000
+            minsamples = 2
+            """,
+        )
+
+    process = daemon("-f", "-c", str(ini("")))
+    syslog.wait_text("Starting.")
+    # A few idle passes: the loop runs, and polls nothing.
+    for _ in range(3):
+        syslog.wait_for(lambda m: m.text.startswith("Sleeping "), new=True)
+    assert plug.served == 0
+    assert process.process.poll() is None
+    assert "names no appliance" in process.stderr
+
+    ini("WASHER")
+    process.process.send_signal(signal.SIGHUP)
+    syslog.wait_text("Reloaded " + str(tmp_path / "whitegoodsd.ini") + ": 1 appliance(s).")
+    syslog.wait_text("WASHER is RUNNING.")
     assert process.stop() == 0

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 from kasa_plug import WASHER, KasaTestPlug, ProfilePower
-from test_cycles_end_to_end import FINISHED, FakeClock, finished_lines, load_config, replay
+from test_cycles_end_to_end import FINISHED, finished_lines, load_config, replay
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor
 
-from conftest import Daemon, SyslogListener, write_ini
+from conftest import Daemon, FakeClock, SyslogListener, write_ini
 
 
 def straight_through(
     tmp_path: Path, syslog: SyslogListener, plugs: list[KasaTestPlug]
 ) -> tuple[str, float]:
     """The FINISHED line of a washer cycle with no restart, and when it came."""
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(WASHER, clock, start=clock.now + 600)
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     (tmp_path / "straight").mkdir()
@@ -59,7 +59,7 @@ def test_a_restarted_monitor_finishes_the_same_cycle(
 ) -> None:
     expected, _ = straight_through(tmp_path, syslog, plugs)
 
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(WASHER, clock, start=clock.now + 600)
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     state_file = tmp_path / "state.json"
@@ -100,7 +100,7 @@ def test_a_restarted_monitor_finishes_the_same_cycle(
 def test_a_bad_state_file_is_a_warning_and_the_cycle_starts_afresh(
     tmp_path: Path, syslog: SyslogListener, plugs: list[KasaTestPlug]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(WASHER, clock, start=clock.now)
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     state_file = tmp_path / "state.json"
@@ -121,7 +121,7 @@ def test_a_bad_state_file_is_a_warning_and_the_cycle_starts_afresh(
 def test_an_unwritable_state_file_is_one_error_and_polling_goes_on(
     tmp_path: Path, syslog: SyslogListener, plugs: list[KasaTestPlug]
 ) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_763_000_000.0)
     profile = ProfilePower(WASHER, clock, start=clock.now)
     plugs.append(plug := KasaTestPlug(profile, "v2"))
     state_file = tmp_path / "missing-directory" / "state.json"

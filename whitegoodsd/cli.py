@@ -18,13 +18,13 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from whitegoodsd import __version__
+from whitegoodsd import __version__, exits
 from whitegoodsd import config as configuration
 from whitegoodsd.config import Config, ConfigError
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
+EXIT_OK = exits.OK
+EXIT_FAILURE = exits.FAILURE
+EXIT_CONFIG = exits.USAGE
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -201,10 +201,9 @@ def _prefix(text: str) -> str:
 
 
 def _appliance_names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise ValueError("names no appliance")
-    return names
+    # An empty list is allowed (a warning, in parse): the daemon then idles,
+    # which lets a packaged default file start a service that watches nothing.
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _families() -> dict[str, type[Driver]]:
@@ -339,10 +338,7 @@ def parse(text: str, path: str) -> Config:
                 shared[key] = value
     names: tuple[str, ...] = settings["appliances"] if settings else ()
     if settings is None and "appliances" in main.entries:
-        try:
-            names = _appliance_names(main.entries["appliances"].value)
-        except ValueError:
-            names = ()
+        names = _appliance_names(main.entries["appliances"].value)
     appliances = []
     seen: dict[str, str] = {}
     for name in names:
@@ -359,7 +355,15 @@ def parse(text: str, path: str) -> Config:
         if appliance is not None:
             appliances.append(appliance)
     if "appliances" in main.entries:
-        reader.warnings.extend(_name_clashes(path, main.entries["appliances"], list(seen.values())))
+        entry = main.entries["appliances"]
+        if not names:
+            reader.warnings.append(
+                ini.Problem(
+                    path, entry.line, main.name, entry.key,
+                    "names no appliance: nothing is watched until one is added",
+                )
+            )  # fmt: skip
+        reader.warnings.extend(_name_clashes(path, entry, list(seen.values())))
     for upper, section in doc.sections.items():
         if upper != MAIN_SECTION.upper() and upper not in seen:
             reader.warnings.append(

@@ -34,11 +34,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from whitegoodsd import exits
 from whitegoodsd.config import Config
 
 DEFAULT_PIDFILE = "/run/whitegoodsd.pid"
 
-EXIT_FAILURE = 1
+EXIT_FAILURE = exits.FAILURE
 
 
 class AlreadyRunning(Exception):

@@ -29,11 +29,18 @@ from pathlib import Path
 from typing import TextIO
 
 import whitegoodsd
+from whitegoodsd import exits
+from whitegoodsd.cycle import duration_text
 from whitegoodsd.emulator.profiles import SETTINGS, Replay, builtin
 from whitegoodsd.emulator.serve import PlugServer, Watched, families, ini_text, seconds
 
 DEFAULT_SPEED = 600.0  # ten hours a minute: all three cycles in about 15 s
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = (
+    exits.OK,
+    exits.FAILURE,
+    exits.USAGE,
+    exits.INTERRUPTED,
+)
 STOP_TIMEOUT = 10.0
 
 _TEXTFILE_SHOWN = ("whitegoodsd_appliance_cycles_total", "whitegoodsd_appliance_running")
@@ -86,9 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def clock(seconds: float) -> str:
-    whole = max(0, round(seconds))
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+clock = duration_text
 
 
 class Demo:

@@ -23,6 +23,7 @@ import re
 import sys
 from collections.abc import Sequence
 
+from whitegoodsd import exits
 from whitegoodsd.discovery import FoundPlug
 
 DEFAULT_TIMEOUT = 3.0
@@ -121,20 +122,20 @@ def main(args: argparse.Namespace) -> int:
 
     if not 0 < args.timeout <= 3600:
         print("whitegoodsd discover: --timeout must be above 0 and at most 3600 s", file=sys.stderr)
-        return 2
+        return exits.USAGE
     target = None
     if args.target is not None:
         try:
             target = split_host_port(args.target)
         except ValueError as exc:
             print(f"whitegoodsd discover: --target: {exc}", file=sys.stderr)
-            return 2
+            return exits.USAGE
     wanted = families() if args.driver == "all" else [str(args.driver)]
     try:
         plugs = asyncio.run(discover(wanted, target, args.timeout))
     except OSError as exc:
         print(f"whitegoodsd discover: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return exits.FAILURE
     if args.json:
         print(render_json(plugs))
     elif plugs:
@@ -142,5 +143,5 @@ def main(args: argparse.Namespace) -> int:
     if not plugs:
         where = args.target or "the local network"
         print(f"No plug answered on {where} within {args.timeout:g} s.", file=sys.stderr)
-        return 1
-    return 0
+        return exits.FAILURE
+    return exits.OK

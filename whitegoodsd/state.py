@@ -17,15 +17,13 @@ whose plug changed is dropped with a warning.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from whitegoodsd import files
 from whitegoodsd.cycle import OpenCycle
 from whitegoodsd.status import CycleRecord
 
@@ -115,25 +113,7 @@ def load(path: str, plugs: Mapping[str, str] | None = None) -> Loaded:
 
 def save(path: str, text: str) -> None:
     """Replace the file at ``path`` with ``text`` atomically; OSError on failure."""
-    directory = os.path.dirname(path) or "."
-    fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    # The rename itself survives a power cut only once the directory is synced.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    files.write_atomically(path, text.encode(), prefix=".state-", suffix=".tmp")
 
 
 def _brief(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ import math
 import signal
 import sys
 
+from whitegoodsd import exits
 from whitegoodsd.drivers.base import split_host_port
 from whitegoodsd.emulator import raise_open_file_limit
 from whitegoodsd.emulator.profiles import (
@@ -45,7 +46,7 @@ from whitegoodsd.emulator.serve import (
 )
 from whitegoodsd.emulator.serve import add_arguments as add_family_arguments
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = exits.OK, exits.FAILURE, exits.USAGE
 DEFAULT_SETTINGS = SETTINGS["washer"]
 log = logging.getLogger("whitegoodsd.emulator")
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from whitegoodsd.drivers.base import format_address
 from whitegoodsd.emulator import PowerSource
 from whitegoodsd.emulator.serve import Family, PlugServer, Starter
 from whitegoodsd.errors import ProtocolError, Reading
@@ -363,8 +364,7 @@ class KasaServer:
 
     @property
     def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return format_address(self.host, self.port)
 
     async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whitegoodsd.cycle import duration_text
 from whitegoodsd.detector import Settings
 
 
@@ -129,9 +130,7 @@ def describe(profile: Profile) -> str:
     )
 
 
-def _clock(seconds: float) -> str:
-    whole = round(seconds)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+_clock = duration_text
 
 
 # -- CSV files ------------------------------------------------------------------

@@ -25,14 +25,13 @@ import glob
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from whitegoodsd import __version__
+from whitegoodsd import __version__, files
 from whitegoodsd.status import ApplianceStatus
 
 PREFIX = "whitegoodsd_appliance_"
@@ -143,21 +142,7 @@ def render(statuses: Sequence[ApplianceStatus]) -> bytes:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` by ``data`` so that readers never see a partial file."""
-    directory = os.path.dirname(path) or "."
-    fd, temp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), MODE)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    files.write_atomically(path, data, prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, mode=MODE)
 
 
 def _reason(exc: OSError) -> str:
