@@ -16,7 +16,7 @@ from whitegoodsd.emulator.mqtt import payloads, smartplug
 from whitegoodsd.errors import Reading
 from whitegoodsd.protocols import mqtt_formats
 
-from conftest import ROOT, WAIT, need
+from conftest import ROOT, WAIT, need, need_program
 
 FORMATS = ["zigbee2mqtt", "tasmota", "shelly", "esphome", "plain", "json:a.0.power"]
 
@@ -85,3 +85,43 @@ def test_the_emulate_command_publishes_and_prints_a_working_ini(
     loaded = configuration.load(str(path))
     assert loaded.mqtt_broker == ("127.0.0.1", broker.port)
     assert loaded.appliances[0].plug.host == "plug"
+
+
+def test_discover_lists_the_plugs_on_a_broker(
+    tmp_path: Path, mosquitto: Callable[..., Mosquitto]
+) -> None:
+    from test_mqtt_formats import SHELLY_NOTIFY_POWER, TASMOTA_SENSOR, Z2M_STATE
+
+    broker = mosquitto()
+    publish = need_program("mosquitto_pub", "apt-get install mosquitto-clients")
+    retained = {
+        "zigbee2mqtt/Washing machine": Z2M_STATE,
+        "zigbee2mqtt/Hall lamp": b'{"state":"ON","brightness":254}',
+        "tele/tasmota_1A2B3C/SENSOR": TASMOTA_SENSOR,
+        "shellyplusplugs-b0b2/events/rpc": SHELLY_NOTIFY_POWER,
+        "dryer/sensor/dryer_power/state": b"1234.5",
+        "dryer/sensor/temperature/state": b"21.5",
+        "garden/weather": b"sunny",
+    }
+    for topic, payload in retained.items():
+        subprocess.run(
+            [publish, "-p", str(broker.port), "-t", topic, "-r", "-m", payload.decode()],
+            check=True,
+        )
+    out = subprocess.run(
+        [sys.executable, "-m", "whitegoodsd", "discover", "--driver", "mqtt", "--target",
+         broker.address, "--timeout", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=WAIT, check=True,
+    ).stdout  # fmt: skip
+    ini = tmp_path / "found.ini"
+    ini.write_text(
+        out.replace("; for [whitegoodsd]: ", f"[whitegoodsd]\nmqtt_broker = {broker.address}\n")
+    )
+    config = configuration.load(str(ini))
+    found = {(a.plug.host, a.plug.option("mqtt_format")) for a in config.appliances}
+    assert found == {
+        ("zigbee2mqtt/Washing machine", "zigbee2mqtt"),
+        ("tasmota_1A2B3C", "tasmota"),
+        ("shellyplusplugs-b0b2", "shelly"),
+        ("dryer/sensor/dryer_power/state", "esphome"),
+    }

@@ -86,22 +86,57 @@ def test_tasmota() -> None:
 
 
 def test_shelly() -> None:
-    shelly = formats.decoder("shelly", "shellyplusplugs-b0b21c10a5e8")
     prefix = "shellyplusplugs-b0b21c10a5e8"
-    assert set(shelly.subscriptions()) == {
-        f"{prefix}/status/switch:0",
-        f"{prefix}/events/rpc",
-        f"{prefix}/online",
-    }
-    assert shelly.decode(f"{prefix}/status/switch:0", SHELLY_STATUS) == Reading(
-        12_300, 230_500, 53, 456.7
-    )
+    shelly = formats.decoder("shelly", prefix)
+    assert shelly.subscriptions() == (f"{prefix}/events/rpc", f"{prefix}/online")
     assert shelly.decode(f"{prefix}/events/rpc", SHELLY_NOTIFY_POWER) == Reading(
         2_150_700, None, 9350
     )
     assert shelly.decode(f"{prefix}/events/rpc", SHELLY_NOTIFY_OUTPUT) is None
     assert shelly.decode(f"{prefix}/events/rpc", SHELLY_NOTIFY_OTHER) is None
     assert shelly.decode(f"{prefix}/online", b"false") == Presence(False)
+    # status_ntf on: the full status topic instead, never both (a change would come twice).
+    status = formats.decoder("shelly", f"{prefix}/status/switch:0")
+    assert status.subscriptions() == (f"{prefix}/status/switch:0", f"{prefix}/online")
+    assert status.decode(f"{prefix}/status/switch:0", SHELLY_STATUS) == Reading(
+        12_300, 230_500, 53, 456.7
+    )
+    with pytest.raises(ProtocolError, match="no 'apower'"):
+        status.decode(f"{prefix}/status/switch:0", b'{"id":0,"output":true}')
+
+
+def test_recognise() -> None:
+    assert formats.recognise("zigbee2mqtt/Washer", Z2M_STATE) == (
+        "zigbee2mqtt",
+        "zigbee2mqtt/Washer",
+        0,
+    )
+    assert formats.recognise("zigbee2mqtt/Lamp", b'{"state":"ON","brightness":4}') is None
+    assert formats.recognise("tele/tasmota_1A/SENSOR", TASMOTA_SENSOR) == (
+        "tasmota",
+        "tasmota_1A",
+        0,
+    )
+    assert formats.recognise("tasmota/x/tele/SENSOR", TASMOTA_SENSOR) == (
+        "tasmota",
+        "tasmota/x/tele/SENSOR",
+        0,
+    )
+    assert formats.recognise("plug1/events/rpc", SHELLY_NOTIFY_POWER) == ("shelly", "plug1", 0)
+    assert formats.recognise("plug1/events/rpc", SHELLY_NOTIFY_OUTPUT) is None
+    assert formats.recognise("p/status/switch:0", SHELLY_STATUS) == (
+        "shelly",
+        "p/status/switch:0",
+        0,
+    )
+    assert formats.recognise("node/sensor/power/state", b"12.5") == (
+        "esphome",
+        "node/sensor/power/state",
+        0,
+    )
+    assert formats.recognise("node/sensor/temperature/state", b"21.5") is None
+    assert formats.recognise("home/washer/power", b"7") == ("plain", "home/washer/power", 0)
+    assert formats.recognise("home/washer/power", b"on") is None
 
 
 def test_esphome_plain_and_json_path() -> None:

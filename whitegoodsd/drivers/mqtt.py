@@ -74,7 +74,7 @@ class MqttPlug(Driver):
     PUSHED = True
     HUB = "whitegoodsd.mqtt.hub"
     EMULATOR = "whitegoodsd.emulator.mqtt"
-    DISCOVERY = "whitegoodsd.discovery_mqtt"
+    DISCOVERY = "whitegoodsd.discovery.mqtt"
     OPTIONS = (
         Option(
             "mqtt_format",

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from whitegoodsd.errors import ProtocolError, Reading, finite
 
+_SHELLY_STATUS = re.compile(r"^(?P<prefix>.+)/status/(?P<kind>switch|pm1):(?P<channel>\d{1,3})$")
 MAX_PAYLOAD = 64 * 1024  # a Shelly NotifyFullStatus is a few KiB; a Z2M state under 1 KiB
 MAX_TOPIC = 1024  # bytes; MQTT allows 65,535, but no plug needs more
 TASMOTA_TELEPERIOD = 300.0  # seconds: Tasmota's default TelePeriod
@@ -282,34 +284,41 @@ class Tasmota(Decoder):
 
 
 class Shelly(Decoder):
-    """Gen2+: ``PREFIX/status/switch:N`` and ``NotifyStatus`` frames on ``PREFIX/events/rpc``."""
+    """Gen2+: ``NotifyStatus`` frames on ``PREFIX/events/rpc`` (on by default), or, when the
+    topic given is ``PREFIX/status/switch:N``, the full status there (``status_ntf`` on).
+
+    Never both: a change would come twice, and each message is a sample.
+    """
 
     def __init__(self, topic: str, channel: int = 0) -> None:
         super().__init__(topic, channel)
-        self.status_topic = f"{topic}/status/switch:{channel}"
-        self.rpc_topic = f"{topic}/events/rpc"
-        self.presence_topic = f"{topic}/online"
+        match = _SHELLY_STATUS.match(topic)
+        self.prefix = match["prefix"] if match else topic
+        self.status_topic = topic if match else None
+        self.key = f"{match['kind']}:{match['channel']}" if match else None
+        self.rpc_topic = None if match else f"{topic}/events/rpc"
+        self.presence_topic = f"{self.prefix}/online"
 
     def subscriptions(self) -> tuple[str, ...]:
-        return (self.status_topic, self.rpc_topic, f"{self.topic}/online")
+        return (self.status_topic or f"{self.prefix}/events/rpc", f"{self.prefix}/online")
 
     def decode(self, topic: str, payload: bytes) -> Decoded:
         if topic == self.presence_topic:
             return self.presence(payload)
-        if topic == self.rpc_topic:
-            frame = loads(payload)
-            if not isinstance(frame, dict):
-                raise ProtocolError("the RPC frame is not a JSON object")
-            if frame.get("method") not in ("NotifyStatus", "NotifyFullStatus"):
-                return None
-            params = frame.get("params")
-            if not isinstance(params, dict):
-                raise ProtocolError("the notification has no params object")
-            status = params.get(f"switch:{self.channel}", params.get(f"pm1:{self.channel}"))
-            if status is None:
-                return None  # about another component
-            return self._status(status, partial=True)
-        return self._status(loads(payload), partial=False)
+        if topic == self.status_topic:
+            return self._status(loads(payload), partial=False)
+        frame = loads(payload)
+        if not isinstance(frame, dict):
+            raise ProtocolError("the RPC frame is not a JSON object")
+        if frame.get("method") not in ("NotifyStatus", "NotifyFullStatus"):
+            return None
+        params = frame.get("params")
+        if not isinstance(params, dict):
+            raise ProtocolError("the notification has no params object")
+        status = params.get(f"switch:{self.channel}", params.get(f"pm1:{self.channel}"))
+        if status is None:
+            return None  # about another component
+        return self._status(status, partial=True)
 
     def _status(self, status: object, *, partial: bool) -> Reading | None:
         if not isinstance(status, dict):
@@ -326,9 +335,6 @@ class Shelly(Decoder):
             current_a=status.get("current"),
             total_wh=total,
         )
-
-    def reading(self, payload: bytes) -> Reading | None:  # pragma: no cover - decode() routes
-        return self._status(loads(payload), partial=False)
 
 
 class Number(Decoder):
@@ -386,3 +392,34 @@ def decoder(format_name: str, topic: str, channel: int = 0) -> Decoder:
     if format_name.startswith("json:"):
         return JSONPath(topic, tuple(format_name[5:].split(".")), channel)
     return _SIMPLE[format_name](topic, channel)
+
+
+# -- recognising a plug's messages (discover) ---------------------------------
+
+
+def recognise(topic: str, payload: bytes) -> tuple[str, str, int] | None:
+    """(format, smartplug, channel) if ``payload`` on ``topic`` is a reading in a known format."""
+    head, _, last = topic.rpartition("/")
+    guesses: list[tuple[str, str, int]] = []
+    if last == "SENSOR":
+        parts = topic.split("/")
+        plain_topic = len(parts) == 3 and parts[0] == "tele"
+        guesses.append(("tasmota", parts[1] if plain_topic else topic, 0))
+    elif last == "rpc" and head.endswith("/events"):
+        guesses += [("shelly", head[: -len("/events")], n) for n in range(4)]
+    elif _SHELLY_STATUS.match(topic):
+        guesses.append(("shelly", topic, 0))
+    elif "/sensor/" in topic and last == "state" and "power" in topic.rsplit("/", 2)[-2]:
+        guesses.append(("esphome", topic, 0))
+    elif last in ("power", "watts"):
+        guesses.append(("plain", topic, 0))
+    elif payload.lstrip().startswith(b"{") and last not in ("set", "get", "availability"):
+        guesses.append(("zigbee2mqtt", topic, 0))
+    for format_name, smartplug, channel in guesses:
+        try:
+            reader = decoder(format_name, smartplug, channel)
+            if isinstance(reader.decode(topic, payload), Reading):
+                return format_name, smartplug, channel
+        except (ProtocolError, ValueError):
+            continue
+    return None
