@@ -4,6 +4,9 @@ Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
 client), the same with 10% of the plugs silent, and the daemon's footprint.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
+
+``python -m benchmarks detection --traces DIR`` scores detection on recorded
+traces instead (see benchmarks/detection.py).
 """
 
 from __future__ import annotations
@@ -192,6 +195,11 @@ def print_targets(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["detection"]:
+        from benchmarks import detection
+
+        return detection.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )

@@ -7,7 +7,6 @@ a missing peer fails the test.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -15,29 +14,29 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 
 import pytest
 from hypothesis import settings
-from kasa_plug import KasaTestPlug
-from mosquitto import Mosquitto, Subscriber
 
 from whitegoodsd.errors import ProtocolError
+
+from kasa_plug import KasaTestPlug
+from kit import WAIT, FakeClock, LoopThread
+from mosquitto import Mosquitto, Subscriber
+
+# Re-exported: tests take the kit from conftest as well.
+__all__ = ["WAIT", "FakeClock", "KasaTestPlug", "LoopThread"]
 
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(os.environ.get("WHITEGOODSD_PEERS", ROOT / ".peers"))
 NODE_MODULES = PEERS / "node" / "node_modules"
-
-# How long an event may take before a test gives up on it.  Generous: this is
-# a bound on a hang, not a measure of speed.
-WAIT = 30.0
 
 
 def under_ci() -> bool:
@@ -323,46 +322,6 @@ def subscriber() -> Iterator[Callable[..., Subscriber]]:
 
 
 # -- an event loop in a thread, for in-process servers a blocking test drives --
-
-
-class FakeClock:
-    """Seconds that move only when a test says so; call it for the time."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
-
-
-class LoopThread:
-    """An asyncio loop running in a background thread (e.g. for emulated plugs)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = WAIT) -> T:
-        """Run ``coro`` on the loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, function: Callable[[], T], timeout: float = WAIT) -> T:
-        """Call ``function`` on the loop's thread and return its result."""
-
-        async def call() -> T:
-            return function()
-
-        return self.run(call(), timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(WAIT)
-        self.loop.close()
 
 
 @pytest.fixture

@@ -1,15 +1,17 @@
-"""Plugs that misbehave: one server per misbehaviour, on 127.0.0.1.
+"""Plugs that misbehave: emulated plugs with a hook that misbehaves, on 127.0.0.1.
 
-Each :class:`HostilePlug` answers every connection the way its :class:`Mode`
-says: never, with garbage, with a lie about the length, too slowly, with an
+Each :class:`HostilePlug` is an emulated Kasa plug (``emulator/kasa.py``)
+whose TCP connections its ``misbehave`` hook serves the way its
+:class:`Mode` says: never, with garbage, with a lie about the length, too slowly, with an
 error, with an absurd reading, or (the last modes) with a valid reply in one
 of the odd shapes real firmware uses, which must be read correctly.  The
 servers run on the caller's event loop (``await plug.start()``) or, for a
 daemon in another process, on a thread of their own (:class:`PlugThread`).
 
-:class:`HostileInplug` does the same for the Broadlink UDP protocol: the
-emulated INPLUG answers discovery and authentication honestly and every power
-request the way its :class:`InplugMode` says.
+:class:`HostileInplug` does the same for the Broadlink UDP protocol, as a
+subclass of the emulated INPLUG's server: it answers discovery and
+authentication honestly and every power request the way its
+:class:`InplugMode` says.
 
 Everything is bounded: a server never sends more than ``MAX_SENT`` bytes on a
 connection, and stops when the client goes away; an INPLUG sends at most
@@ -31,9 +33,10 @@ from typing import Any, TypeVar
 
 from whitegoodsd.emulator import PowerSource, SettablePower
 from whitegoodsd.emulator.inplug import InplugServer, bind_udp
+from whitegoodsd.emulator.kasa import KasaServer, start_kasa
 from whitegoodsd.protocols import broadlink, kasa
 
-from conftest import LoopThread
+from kit import LoopThread
 
 MAX_SENT = 1024 * 1024  # per connection, for the modes that flood
 _CHUNK = 4096
@@ -154,30 +157,26 @@ class HostilePlug:
         self.requests = 0  # whole requests read so far
         self.gauge = gauge or Gauge()
         self.served: list[int] = []  # power_mw of every readable reply sent
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: KasaServer | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> HostilePlug:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=256)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = await start_kasa("127.0.0.1", 0, self.power, misbehave=self._handle)
+        self.port = self._server.port
         return self
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
-            for writer in self._writers:
-                writer.close()
-            await self._server.wait_closed()
+            await self._server.close()
             self._server = None
 
     # -- one connection --------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        """The misbehaviour: serves one connection on the emulated plug's socket."""
         self.connections += 1
         self.gauge.enter()
         sock = writer.get_extra_info("socket")
@@ -192,14 +191,8 @@ class HostilePlug:
             if self.delay:
                 await asyncio.sleep(self.delay)
             await self._answer(reader, writer)
-        except (ConnectionError, OSError):
-            pass  # the client went away: that is its right
-        except asyncio.CancelledError:
-            pass  # shutting down; Python 3.11 would log a cancelled handler as an error
         finally:
             self.gauge.leave()
-            self._writers.discard(writer)
-            writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> bool:
         """Read one framed request; False if the client closed first."""

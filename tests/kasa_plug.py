@@ -1,11 +1,12 @@
 """A minimal Kasa plug on 127.0.0.1 for the detection tests, and power profiles to replay.
 
-The plug answers ``emeter.get_realtime`` through the project's own codec with
-what a :class:`~whitegoodsd.emulator.PowerSource` says, in the hardware v1
-shape (W, kWh floats), the v2 shape (integer mW, Wh) or a shape without an
-energy counter.  It runs in a thread, so both an in-process Monitor and a
-daemon subprocess can poll it.  ``silent`` makes it hang up without a reply,
-as a plug that dropped off the network would (after the connect).
+The plug is an emulated Kasa plug (``emulator/kasa.py``) on a loop thread of
+its own, so both an in-process Monitor and a daemon subprocess can poll it;
+its hook answers ``emeter.get_realtime`` with what a
+:class:`~whitegoodsd.emulator.PowerSource` says, in the hardware v1 shape
+(W, kWh floats), the v2 shape (integer mW, Wh) or a shape without an energy
+counter, at a fixed 230.5 V.  ``silent`` makes it hang up without a reply, as
+a plug that dropped off the network would (after the connect).
 
 :class:`ProfilePower` replays a list of (seconds, watts) phases against a
 clock the test controls; its energy counter is the exact integral, which is
@@ -14,15 +15,17 @@ the truth the FINISHED line's figures are checked against.
 
 from __future__ import annotations
 
-import socketserver
-import threading
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from whitegoodsd.emulator import PowerSource
+from whitegoodsd.emulator.kasa import start_kasa
 from whitegoodsd.errors import Reading
 from whitegoodsd.protocols import kasa
+
+from kit import LoopThread
 
 
 @dataclass(frozen=True)
@@ -93,28 +96,24 @@ class KasaTestPlug:
         self.shape = shape
         self.silent = False
         self.served = 0
-        plug = self
+        self.thread = LoopThread()
+        self.server = self.thread.run(start_kasa("127.0.0.1", 0, source, misbehave=self._serve))
+        self.port: int = self.server.port
 
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                decoder = kasa.FrameDecoder()
-                body = None
-                while body is None:
-                    data = self.request.recv(4096)
-                    if not data:
-                        return
-                    body = decoder.feed(data)
-                if plug.silent:
-                    return
-                kasa.loads(body)
-                self.request.sendall(kasa.frame(plug.reply()))
-                plug.served += 1
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port: int = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = kasa.FrameDecoder()
+        body = None
+        while body is None:
+            data = await reader.read(4096)
+            if not data:
+                return
+            body = decoder.feed(data)
+        if self.silent:
+            return
+        kasa.loads(body)
+        writer.write(kasa.frame(self.reply()))
+        await writer.drain()
+        self.served += 1
 
     def reply(self) -> dict[str, Any]:
         power_mw = self.source.power_mw()
@@ -128,9 +127,8 @@ class KasaTestPlug:
         return {"emeter": {"get_realtime": kasa.realtime(reading, shape)}}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.thread.run(self.server.close())
+        self.thread.close()
 
 
 # Phases of realistic cycles (what a plug in front of the appliance sees).

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-WAIT = 30.0
+from kit import WAIT
 
 
 def free_port() -> int:

@@ -15,15 +15,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from kasa_plug import DRYER, WASHER, KasaTestPlug, Phase, ProfilePower
 
 from whitegoodsd import config as configuration
 from whitegoodsd.cycle import summary
+from whitegoodsd.detector import Settings
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.outputs import syslog as syslog_output
 from whitegoodsd.status import CycleRecord
 
 from conftest import FakeClock, SyslogListener, write_ini
+from kasa_plug import DRYER, WASHER, KasaTestPlug, Phase, ProfilePower
+from kit import plugs_ini
 
 LOCAL5 = 21
 WARNING = 4
@@ -43,19 +45,27 @@ def load_config(
     appliance: str = "",
     main: str = "",
 ) -> configuration.Config:
-    sections = "".join(
-        f"[{name}]\nsmartplug = 127.0.0.1:{port}\nthreshold_running_mw = 4000\n"
-        f"minsamples = 2\nminsamples_finished = 3\n{appliance}\n"
-        for name, port in ports.items()
+    """``appliance`` and ``main``: more ``key = value`` lines for those sections."""
+    text = plugs_ini(
+        ports,
+        settings=Settings(4000, 2, 4000, 3),
+        interval=interval,
+        idle=idle_interval,
+        appliance=pairs(appliance),
+        main={"syslog_address": syslog.path, "timeout": 5, "unreachable_after": 3}
+        | dict(pairs(main)),
     )
-    path = write_ini(
-        tmp_path / "whitegoodsd.ini",
-        f"[whitegoodsd]\nappliances = {', '.join(ports)}\nmonitor_interval = {interval}\n"
-        f"monitor_interval_nothing_running = {idle_interval}\nsyslog_address = {syslog.path}\n"
-        f"timeout = 5\nunreachable_after = 3\n{main}\n{sections}",
-    )
+    path = write_ini(tmp_path / "whitegoodsd.ini", text)
     syslog_output.setup(str(syslog.path), LOCAL5, debug=False, stderr=False)
     return configuration.load(str(path))
+
+
+def pairs(lines: str) -> list[tuple[str, str]]:
+    return [
+        (key.strip(), value.strip())
+        for key, sep, value in (line.partition("=") for line in lines.splitlines())
+        if sep
+    ]
 
 
 async def replay(monitor: Monitor, clock: FakeClock, until: float) -> None:

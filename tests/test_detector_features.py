@@ -8,6 +8,7 @@ with each sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -61,7 +62,7 @@ def feed(detector: Detector, steps: list[Step], clock: FakeClock | None = None) 
 
 # -- start_delay and finish_delay ---------------------------------------------
 
-ONE = dict(threshold_running_mw=4000, minsamples=1, threshold_finished_mw=4000)
+ONE: dict[str, Any] = dict(threshold_running_mw=4000, minsamples=1, threshold_finished_mw=4000)
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from hostile import (
     inplug_name,
     plug_thread,
 )
+from kit import plugs_ini
 
 # What a failed poll says, per mode: the whole line after "NAME: ".
 FAILS: dict[Mode, str] = {
@@ -147,16 +148,11 @@ def dryer_script(request: int) -> int:
 
 
 def hostile_ini(plugs: Mapping[str, HostilePlug | HostileInplug], **extra: str) -> str:
-    main = "".join(f"{k} = {v}\n" for k, v in extra.items())
-    sections = "".join(
-        f"[{name}]\nsmartplug = {plug.address}\nthreshold_running_mw = 4000\nminsamples = 2\n"
-        + ("driver = inplug\n" if isinstance(plug, HostileInplug) else "")
-        for name, plug in plugs.items()
-    )
-    return (
-        f"[whitegoodsd]\nappliances = {', '.join(plugs)}\ntimeout = {TIMEOUT}\n"
-        f"monitor_interval = 0.05\nmonitor_interval_nothing_running = 0.05\n"
-        f"unreachable_after = 1000\n{main}{sections}"
+    return plugs_ini(
+        {name: plug.address for name, plug in plugs.items()},
+        drivers={n: "inplug" for n, p in plugs.items() if isinstance(p, HostileInplug)},
+        interval=0.05,
+        main={"timeout": TIMEOUT, "unreachable_after": 1000, **extra},
     )
 
 

@@ -12,23 +12,19 @@ from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.protocols import broadlink
 
 from conftest import Daemon, LoopThread, SyslogListener, write_ini
+from kit import plugs_ini
 
 LOCAL5 = 21
 INFO = 6
 
 
 def ini_for(tmp_path: Path, syslog: SyslogListener, plugs: dict[str, int]) -> Path:
-    sections = "".join(
-        f"[{name}]\nsmartplug = 127.0.0.1:{port}\ndriver = inplug\n"
-        "threshold_running_mw = 4000\nminsamples = 2\n"
-        for name, port in plugs.items()
+    text = plugs_ini(
+        plugs,
+        drivers=dict.fromkeys(plugs, "inplug"),
+        main={"syslog_address": syslog.path, "timeout": 2, "log_debug": 1},
     )
-    return write_ini(
-        tmp_path / "whitegoodsd.ini",
-        f"[whitegoodsd]\nappliances = {', '.join(plugs)}\nmonitor_interval = 0.1\n"
-        f"monitor_interval_nothing_running = 0.1\nsyslog_address = {syslog.path}\n"
-        f"timeout = 2\nlog_debug = 1\n{sections}",
-    )
+    return write_ini(tmp_path / "whitegoodsd.ini", text)
 
 
 @pytest.fixture

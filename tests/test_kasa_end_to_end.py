@@ -15,23 +15,15 @@ from whitegoodsd.drivers.kasa import KasaPlug
 from whitegoodsd.monitor import Monitor
 
 from conftest import Daemon, KasaSimulator, SyslogListener, write_ini
+from kit import plugs_ini
 
 LOCAL5 = 21
 INFO, WARNING = 6, 4
 
 
 def ini_for(tmp_path: Path, syslog: SyslogListener, plugs: dict[str, int], **extra: str) -> Path:
-    main = "\n".join(f"{k} = {v}" for k, v in extra.items())
-    sections = "".join(
-        f"[{name}]\nsmartplug = 127.0.0.1:{port}\nthreshold_running_mw = 4000\nminsamples = 2\n"
-        for name, port in plugs.items()
-    )
-    return write_ini(
-        tmp_path / "whitegoodsd.ini",
-        f"[whitegoodsd]\nappliances = {', '.join(plugs)}\nmonitor_interval = 0.1\n"
-        f"monitor_interval_nothing_running = 0.1\nsyslog_address = {syslog.path}\n"
-        f"timeout = 2\n{main}\n{sections}",
-    )
+    text = plugs_ini(plugs, main={"syslog_address": syslog.path, "timeout": 2, **extra})
+    return write_ini(tmp_path / "whitegoodsd.ini", text)
 
 
 @pytest.mark.parametrize("model", ["hs110", "hs110v2"])

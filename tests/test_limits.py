@@ -27,18 +27,14 @@ from whitegoodsd.monitor import Monitor
 
 from conftest import ROOT, SyslogListener, write_ini
 from hostile import Gauge, HostilePlug, Mode, PlugThread, plug_thread
+from kit import plugs_ini
 
 
 def ini(plugs: list[HostilePlug], timeout: float = 2.0, **extra: str) -> str:
-    names = [f"P{i}" for i in range(len(plugs))]
-    main = "".join(f"{k} = {v}\n" for k, v in extra.items())
-    sections = "".join(
-        f"[{name}]\nsmartplug = {plug.address}\nthreshold_running_mw = 4000\nminsamples = 2\n"
-        for name, plug in zip(names, plugs, strict=True)
-    )
-    return (
-        f"[whitegoodsd]\nappliances = {', '.join(names)}\ntimeout = {timeout}\n"
-        f"monitor_interval = 0.05\nmonitor_interval_nothing_running = 0.05\n{main}{sections}"
+    return plugs_ini(
+        {f"P{i}": plug.address for i, plug in enumerate(plugs)},
+        interval=0.05,
+        main={"timeout": timeout, **extra},
     )
 
 

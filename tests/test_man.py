@@ -83,7 +83,7 @@ def test_every_option_of_the_daemon_is_documented_and_nothing_else() -> None:
     assert documented_options(section(page, "OPTIONS")) == options_of(cli.build_parser())
 
 
-@pytest.mark.parametrize("name", ["discover", "emulate", "demo"])
+@pytest.mark.parametrize("name", ["discover", "emulate", "demo", "replay", "record", "tune"])
 def test_every_command_is_documented_with_all_its_options(name: str) -> None:
     page = DAEMON_PAGE.read_text()
     documented = documented_options(section(page, f"whitegoodsd {name}"))
@@ -118,6 +118,21 @@ def test_every_driver_is_documented() -> None:
     page = section(INI_PAGE.read_text(), "APPLIANCE SECTIONS")
     for name in drivers.registry():
         assert f"\n.TP\n.B {name}\n" in page
+
+
+def test_every_family_option_is_documented() -> None:
+    from whitegoodsd import drivers
+
+    page = INI_PAGE.read_text()
+    appliance = section(page, "APPLIANCE SECTIONS")
+    main = section(page, "THE [whitegoodsd] SECTION")
+    documented = {tag.split("=")[0].strip() for tag in tags(appliance) if "=" in tag}
+    shared = {tag.split("=")[0].strip() for tag in tags(main) if "=" in tag}
+    for name, family in drivers.registry().items():
+        for option in family.OPTIONS:
+            assert option.name in documented, f"{name}: {option.name} is not in the page"
+            if option.shared:
+                assert option.name in shared, f"{option.name} may be set in [whitegoodsd]"
 
 
 def test_every_metric_is_documented() -> None:

@@ -9,14 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mosquitto import Mosquitto, Subscriber
 
 from whitegoodsd import config as configuration
 from whitegoodsd.emulator.mqtt import payloads, smartplug
 from whitegoodsd.errors import Reading
 from whitegoodsd.protocols import mqtt_formats
 
-from conftest import ROOT, WAIT, need, need_program
+from conftest import ROOT, need, need_program
+from kit import WAIT
+from mosquitto import Mosquitto, Subscriber
 
 FORMATS = ["zigbee2mqtt", "tasmota", "shelly", "esphome", "plain", "json:a.0.power"]
 

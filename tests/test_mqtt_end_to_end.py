@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mosquitto import Mosquitto
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.mqtt import MqttPublisher, start_publisher
 from whitegoodsd.mqtt.link import Broker
 
-from conftest import Daemon, LoopThread, SyslogListener, need_program, write_ini
+from conftest import Daemon, SyslogListener, need_program, write_ini
+from kit import LoopThread
+from mosquitto import Mosquitto
 
 pytest.importorskip("paho.mqtt.client")
 

@@ -8,14 +8,15 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from mosquitto import Mosquitto
 
 from whitegoodsd.config import Config
 from whitegoodsd.drivers.mqtt import BrokerDown, MqttPlug
 from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.mqtt.hub import ERRORS_PER_MINUTE, Hub
 
-from conftest import WAIT, need_program
+from conftest import need_program
+from kit import WAIT
+from mosquitto import Mosquitto
 
 pytest.importorskip("paho.mqtt.client")
 

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mosquitto import Mosquitto, Subscriber
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.kasa import KasaServer, start_kasa
 from whitegoodsd.outputs import homeassistant
 
-from conftest import Daemon, LoopThread, SyslogListener, write_ini
+from conftest import Daemon, SyslogListener, write_ini
+from kit import LoopThread
+from mosquitto import Mosquitto, Subscriber
 
 pytest.importorskip("paho.mqtt.client")
 

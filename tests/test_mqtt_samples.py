@@ -7,13 +7,13 @@ import signal
 import subprocess
 from collections.abc import Callable
 
-from mosquitto import Mosquitto
-
 from whitegoodsd.notices import Notice
 from whitegoodsd.outputs.mqtt import event_payload
 from whitegoodsd.status import CycleRecord
 
-from conftest import ROOT, WAIT, need_program
+from conftest import ROOT, need_program
+from kit import WAIT
+from mosquitto import Mosquitto
 
 SCRIPT = ROOT / "sample" / "mqtt" / "whitegoodsd-mqtt-events"
 

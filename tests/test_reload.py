@@ -6,11 +6,10 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from kasa_plug import KasaTestPlug
-
 from whitegoodsd.emulator import SettablePower
 
 from conftest import Daemon, KasaSimulator, SyslogListener, write_ini
+from kasa_plug import KasaTestPlug
 
 
 def test_sighup_reloads_and_survives_a_broken_file(

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kasa_plug import WASHER, KasaTestPlug, ProfilePower
 from test_cycles_end_to_end import FINISHED, finished_lines, load_config, replay
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.monitor import Monitor
 
 from conftest import Daemon, FakeClock, SyslogListener, write_ini
+from kasa_plug import WASHER, KasaTestPlug, ProfilePower
 
 
 def straight_through(

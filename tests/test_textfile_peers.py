@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from whitegoodsd import __version__
 
 from conftest import WAIT, Daemon, KasaSimulator, SyslogListener, need_program, write_ini
+from kit import plugs_ini
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -42,17 +43,18 @@ def ini_for(
     debug: bool = True,
     unreachable_after: int = 1000,
 ) -> Path:
-    sections = "".join(
-        f"[{name}]\nsmartplug = 127.0.0.1:{port}\nthreshold_running_mw = 4000\nminsamples = 2\n"
-        for name, port in plugs.items()
+    text = plugs_ini(
+        plugs,
+        interval=float(interval),
+        main={
+            "syslog_address": syslog.path,
+            "timeout": 2,
+            "unreachable_after": unreachable_after,
+            "log_debug": int(debug),
+            "textfile": textfile,
+        },
     )
-    return write_ini(
-        tmp_path / "whitegoodsd.ini",
-        f"[whitegoodsd]\nappliances = {', '.join(plugs)}\nmonitor_interval = {interval}\n"
-        f"monitor_interval_nothing_running = {interval}\nsyslog_address = {syslog.path}\n"
-        f"timeout = 2\nunreachable_after = {unreachable_after}\nlog_debug = {int(debug)}\n"
-        f"textfile = {textfile}\n{sections}",
-    )
+    return write_ini(tmp_path / "whitegoodsd.ini", text)
 
 
 def next_pass(syslog: SyslogListener, name: str) -> None:

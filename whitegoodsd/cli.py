@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("whitegoodsd.discover", "find plugs on the network and print INI sections"),
     "emulate": ("whitegoodsd.emulator.command", "serve emulated plugs that replay a power profile"),
     "demo": ("whitegoodsd.demo", "watch emulated appliances run a cycle each (no hardware needed)"),
+    "replay": ("whitegoodsd.commands.replay", "replay a recorded power trace through the detector"),
+    "record": ("whitegoodsd.commands.record", "record an appliance's readings as a trace"),
+    "tune": ("whitegoodsd.commands.tune", "suggest detection settings from recorded traces"),
 }
 
 DESCRIPTION = """\

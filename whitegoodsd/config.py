@@ -77,6 +77,7 @@ class ApplianceConfig:
     name: str  # exactly as written in ``appliances =``
     plug: PlugConfig
     settings: Settings
+    kind: str | None = None  # the preset its detection keys default to
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Config:
     mqtt_publish: bool = False
     mqtt_prefix: str = "whitegoodsd"
     homeassistant_discovery: bool = False
+    record_dir: str | None = None
     shared: tuple[tuple[str, Any], ...] = ()  # family options set in [whitegoodsd]
     warnings: tuple[ini.Problem, ...] = field(default=(), compare=False)
 
@@ -148,6 +150,23 @@ def _delay(text: str) -> float:
 def _flag(text: str) -> bool:
     # The original turned debug on only for exactly "1"; anything else was off.
     return text == "1"
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("yes", "true", "on", "1"):
+        return True
+    if lowered in ("no", "false", "off", "0"):
+        return False
+    raise ValueError(f"expected yes or no, got {text!r}")
+
+
+def _kind(text: str) -> str:
+    from whitegoodsd import presets
+
+    if text.lower() not in presets.KINDS:
+        raise ValueError(f"unknown kind {text!r} (known: {', '.join(presets.KINDS)})")
+    return text.lower()
 
 
 def _path(text: str) -> str:
@@ -262,6 +281,7 @@ GLOBAL_KEYS: Mapping[str, Key] = {
     "mqtt_publish": Key(_yes_no, default=False),
     "mqtt_prefix": Key(_prefix, default="whitegoodsd"),
     "homeassistant_discovery": Key(_yes_no, default=False),
+    "record_dir": Key(_optional_path),
 }
 
 APPLIANCE_KEYS: Mapping[str, Key] = {
@@ -274,6 +294,10 @@ APPLIANCE_KEYS: Mapping[str, Key] = {
     "start_delay": Key(_delay, default=0.0),
     "finish_delay": Key(_delay, default=0.0),
     "max_plausible_mw": Key(_milliwatts),  # default: DEFAULT_MAX_PLAUSIBLE_MW
+    "kind": Key(_kind),  # the preset the detection keys default to
+    "max_dip": Key(_delay, default=0.0),
+    "max_burst": Key(_delay, default=0.0),
+    "energy_counter": Key(_boolean, default=False),
 }
 
 
@@ -379,6 +403,10 @@ def parse(text: str, path: str) -> Config:
             reader._error(main.line, main.name, "mqtt_broker", f"needed by {', '.join(users)}")
     if reader.problems or settings is None:
         raise ConfigError(reader.problems, reader.warnings)
+    if "monitor_interval_nothing_running" not in main.entries and any(a.kind for a in appliances):
+        from whitegoodsd import presets
+
+        settings["monitor_interval_nothing_running"] = presets.IDLE_INTERVAL
     return Config(
         path=path,
         appliances=tuple(appliances),
@@ -422,7 +450,14 @@ def _appliance(
     for key, value in shared.items():
         if key in own:
             own[key] = Key(own[key].parse, False, value)
-    values = reader.values(section, {**APPLIANCE_KEYS, **own})
+    keys = {**APPLIANCE_KEYS, **own}
+    preset = _preset(section)
+    for key, value in preset.items():
+        keys[key] = Key(keys[key].parse, False, value)
+    if "kind" in section.entries and not preset:  # a bad kind: that error alone
+        for key in ("threshold_running_mw", "minsamples"):
+            keys[key] = Key(keys[key].parse)
+    values = reader.values(section, keys)
     smartplug = section.entries.get("smartplug")
     if smartplug is None or family is None:
         return None
@@ -439,6 +474,12 @@ def _appliance(
         reader._error(smartplug.line, section.name, smartplug.key, problem)
     if family.check(host, port, options):
         return None
+    kind = values.pop("kind")
+    if preset and "threshold_finished_mw" not in section.entries:
+        # The preset's finished threshold never ends up above a running one written here.
+        values["threshold_finished_mw"] = min(
+            values["threshold_finished_mw"], values["threshold_running_mw"]
+        )
     if values["threshold_finished_mw"] is None:
         values["threshold_finished_mw"] = values["threshold_running_mw"]
     elif values["threshold_finished_mw"] > values["threshold_running_mw"]:
@@ -464,7 +505,17 @@ def _appliance(
         )  # fmt: skip
         return None
     plug = PlugConfig(values.pop("driver"), host, port, tuple(sorted(options.items())))
-    return ApplianceConfig(name=name, plug=plug, settings=Settings(**values))
+    return ApplianceConfig(name=name, plug=plug, settings=Settings(**values), kind=kind)
+
+
+def _preset(section: ini.Section) -> dict[str, Any]:
+    """The defaults that the section's ``kind`` gives (none without a valid one)."""
+    from whitegoodsd import presets
+
+    entry = section.entries.get("kind")
+    if entry is None or entry.value.lower() not in presets.KINDS:
+        return {}  # a bad kind is reported with the other keys
+    return presets.PRESETS[entry.value.lower()].keys()
 
 
 def load(path: str) -> Config:
@@ -508,6 +559,8 @@ def summary(config: Config) -> str:
         discovery = ", Home Assistant discovery" if config.homeassistant_discovery else ""
         broker = format_address(*config.mqtt_broker)
         lines.append(f"  MQTT broker {broker}{login}{tls}{publish}{discovery}")
+    if config.record_dir:
+        lines.append(f"  readings recorded in {config.record_dir}")
     for a in config.appliances:
         s = a.settings
         family = a.plug.family
@@ -523,14 +576,18 @@ def summary(config: Config) -> str:
             )
         delays = "".join(
             f", {what} {seconds:g} s" for what, seconds in
-            (("start_delay", s.start_delay), ("finish_delay", s.finish_delay)) if seconds
+            (("start_delay", s.start_delay), ("finish_delay", s.finish_delay),
+             ("max_dip", s.max_dip), ("max_burst", s.max_burst)) if seconds
         )  # fmt: skip
+        if s.energy_counter:
+            delays += ", energy counter"
         secret = {o.name for o in family.OPTIONS if o.secret}
         options = "".join(
             f", {k} {'(set)' if k in secret else v}" for k, v in a.plug.options if v is not None
         )
         lines.append(
-            f"  {a.name}: {a.plug.driver} plug at {where}, RUNNING after "
+            f"  {a.name}: {a.plug.driver} plug at {where}"
+            f"{f', kind {a.kind}' if a.kind else ''}, RUNNING after "
             f"{s.minsamples} sample(s) at or above {s.threshold_running_mw:,} mW{hysteresis}"
             f"{delays}{options}"
         )

@@ -66,6 +66,47 @@ as if after ``window`` low samples.  A detector resumed in the Running state
 ``minsamples_finished`` fresh low samples, and ``finish_delay`` seconds of
 them, before it finishes.
 
+Two rules for real machines (both off by default, so the above is exact
+without them; the ``kind`` presets turn them on):
+
+* **Blips** (``max_dip`` and ``max_burst`` seconds, 0: off).  A *dip* is a
+  stretch of samples below the running threshold inside a high run that is
+  building up to RUNNING; a *burst* is a stretch at or above the finished
+  threshold inside a low run counting down to FINISHED.  One that lasts
+  less than ``max_dip`` (``max_burst``) seconds, from its first sample to
+  its last, is a blip: it does not break the run, whose time goes on
+  through it, and the run goes on when the blip ends.  One that lasts
+  longer breaks the run as any other sample would have, from its first
+  sample.  A run is only complete on a sample of its own side.  A single
+  sample lasts 0 s, so at a long poll interval every dip or burst seen in
+  one poll is a blip.  This is how a washer's tumbling pauses do not delay
+  RUNNING, and a dryer's short anti-crease bursts or a dishwasher's pump
+  blips do not delay FINISHED, at any poll interval.
+* **The energy counter** (``energy_counter``).  A sample counts as at
+  least the average power that the plug's energy counter proves since the
+  previous sample, counting the counter's last digit (1 Wh) as uncertain:
+  ``(total_wh - previous total_wh - 1) * 3600 / seconds`` watts, when that
+  is more than the reading.  A poll that lands, time after time, on the
+  pauses of a drum turning in a steady rhythm reads a few watts; the
+  counter shows the turning in between, so the run is not taken for rest
+  (nor the rest for a start).  Without a counter, after a missed poll, or
+  when the counter went backwards or jumped beyond ``max_plausible_mw``, the
+  rule says nothing.  At short intervals one watt-hour is a lot of power, so
+  the rule only speaks at long ones.
+
+Inputs with these rules (a sample is high or low by the larger of its
+reading and what the counter proves; a *blip* sample is one on the other side
+of a run, in a stretch that has not yet lasted ``max_dip`` or ``max_burst``):
+
+==========================  ====================  ====================
+input                       high run              low run
+==========================  ====================  ====================
+high sample                 +1, time +step        blip, or 0
+low sample                  blip, or 0            +1, time +step
+blip sample                 count kept, time +step (the run waits)
+blip lasting the maximum    0, from the blip's first sample
+==========================  ====================  ====================
+
 The cycle's statistics begin with the first sample of the high run that
 started it, and go on through every sample until FINISHED, which carries
 them as a ``CycleRecord``.  ``Detector.cycle`` (the open cycle, or while
@@ -115,6 +156,9 @@ class Settings:
     start_delay: float = 0.0  # seconds the high run must last
     finish_delay: float = 0.0  # seconds the low run must last
     max_plausible_mw: int | None = None  # readings above it are spikes; None: no filter
+    max_dip: float = 0.0  # seconds: shorter dips keep a high run (before RUNNING); 0: off
+    max_burst: float = 0.0  # seconds: shorter bursts keep a low run (before FINISHED); 0: off
+    energy_counter: bool = False  # the counter's average power can make a low sample not low
 
     @classmethod
     def original(cls, threshold_running_mw: int, minsamples: int) -> Settings:
@@ -145,6 +189,28 @@ class Event:
     cycle: CycleRecord | None = None  # FINISHED: what the cycle took
 
 
+@dataclass(frozen=True)
+class Run:
+    """A run of samples on one side of a threshold."""
+
+    count: int = 0  # samples on its side
+    lasted: float = 0.0  # seconds from its first sample to its latest
+    blip_since: float | None = None  # the first sample of a blip in progress
+
+    def advance(self, member: bool, step: float, at: float, max_blip: float) -> Run:
+        """The run after one more sample (``member``: on the run's side)."""
+        if member:
+            return Run(self.count + 1, self.lasted + step) if self.count else Run(1)
+        if self.count and max_blip > 0:
+            since = at if self.blip_since is None else self.blip_since
+            if at - since < max_blip:
+                return Run(self.count, self.lasted + step, since)
+        return Run()
+
+
+# Energy counters count in whole watt-hours: their last digit is uncertain.
+COUNTER_RESOLUTION_WH: Final = 1.0
+
 # state -> (the state it becomes, the event it logs); when is in _due().
 _TRANSITIONS: Final = {
     State.STOPPED: (State.RUNNING, EventKind.RUNNING),
@@ -166,11 +232,10 @@ class Detector:
         resumed = state is State.RUNNING
         # Runs as the original's ring would have them: all low at start, all
         # high for a detector resumed while running.
-        self._high_run = settings.window if resumed else 0
-        self._low_run = 0 if resumed else settings.window
-        self._high_for = 0.0  # seconds the current high run has lasted
-        self._low_for = 0.0
+        self._high = Run(settings.window) if resumed else Run()
+        self._low = Run() if resumed else Run(settings.window)
         self._last_at: float | None = None  # previous sample, None after a miss
+        self._last_total: float | None = None  # its energy counter
         self._cycle = cycle if resumed else None  # the open cycle, while Running
         self._pending = None if resumed else cycle  # a high run that may start one
 
@@ -179,6 +244,14 @@ class Detector:
         """The statistics so far: of the open cycle while Running, and while
         Stopped of the high run that may start one (None if there is none)."""
         return self._cycle if self.state is State.RUNNING else self._pending
+
+    @property
+    def starting(self) -> bool:
+        """Whether a run of high samples, which may start a cycle, is under way.
+
+        Without blips or the counter this is "the latest sample was high".
+        """
+        return self.state is State.STOPPED and self._high.count > 0
 
     def reconfigured(self, settings: Settings) -> Detector:
         """The detector to use after a reload: this one if nothing changed.
@@ -204,6 +277,7 @@ class Detector:
     def missed(self) -> None:
         """Record a poll that gave no sample: nothing changes but the timing."""
         self._last_at = None
+        self._last_total = None
 
     def sample(self, sample: Sample) -> Event | None:
         """Record a reading; return the event it causes, if any.
@@ -214,18 +288,22 @@ class Detector:
             self.missed()
             return None
         s = self.settings
-        high = sample.power_mw >= s.threshold_running_mw
-        low = sample.power_mw < s.threshold_finished_mw
+        power = max(sample.power_mw, self._counter_mw(sample))
+        high = power >= s.threshold_running_mw
+        low = power < s.threshold_finished_mw
         step = 0.0 if self._last_at is None else max(0.0, sample.at - self._last_at)
-        self._last_at = sample.at
-        self._high_for = self._high_for + step if high and self._high_run else 0.0
-        self._low_for = self._low_for + step if low and self._low_run else 0.0
-        self._high_run = self._high_run + 1 if high else 0
-        self._low_run = self._low_run + 1 if low else 0
-        self._count(sample, high=high, low=low)
+        self._last_at, self._last_total = sample.at, sample.total_wh
+        self._high = self._high.advance(high, step, sample.at, s.max_dip)
+        self._low = self._low.advance(low, step, sample.at, s.max_burst)
+        self._count(sample, high=high)
         if not self._due():
             return None
         self.state, kind = _TRANSITIONS[self.state]
+        # The other run is over (a no-op without blips: the sample broke it).
+        if kind is EventKind.RUNNING:
+            self._low = Run()
+        else:
+            self._high = Run()
         if kind is EventKind.RUNNING:
             self._cycle, self._pending = self._pending, None
             return Event(kind, sample.at)
@@ -237,20 +315,37 @@ class Detector:
         """Whether the latest sample completes the current state's transition."""
         s = self.settings
         if self.state is State.STOPPED:
-            return self._high_run >= s.minsamples and self._high_for >= s.start_delay
-        return self._low_run >= s.minsamples_finished and self._low_for >= s.finish_delay
+            run, count, delay = self._high, s.minsamples, s.start_delay
+        else:
+            run, count, delay = self._low, s.minsamples_finished, s.finish_delay
+        return run.blip_since is None and run.count >= count and run.lasted >= delay
 
-    def _count(self, sample: Sample, *, high: bool, low: bool) -> None:
+    def _counter_mw(self, sample: Sample) -> int:
+        """The least average power the energy counter proves since the last sample (0: none)."""
+        if not self.settings.energy_counter or self._last_at is None:
+            return 0
+        if sample.total_wh is None or self._last_total is None:
+            return 0
+        seconds = sample.at - self._last_at
+        used_wh = sample.total_wh - self._last_total - COUNTER_RESOLUTION_WH
+        if seconds <= 0 or used_wh <= 0:
+            return 0
+        average = round(used_wh * 3600 * 1000 / seconds)
+        return average if self.is_plausible(average) else 0
+
+    def _count(self, sample: Sample, *, high: bool) -> None:
         """Add the sample to the open cycle, or to the high run that may start one."""
         power, at, total = sample.power_mw, sample.at, sample.total_wh
+        low = self._low.count > 0  # in a low run, blips included: where the cycle may end
         if self.state is State.RUNNING:
             if self._cycle is None:  # resumed without statistics: count from here
                 self._cycle = OpenCycle.begin(power, at, total)
             else:
                 self._cycle = self._cycle.add(power, at, total, low=low)
-        elif not high:
+        elif not self._high.count:
             self._pending = None
         elif self._pending is None:
-            self._pending = OpenCycle.begin(power, at, total)
+            if high:
+                self._pending = OpenCycle.begin(power, at, total)
         else:
             self._pending = self._pending.add(power, at, total, low=low)

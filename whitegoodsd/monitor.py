@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import drivers, notices, outputs, reload, sources
+from whitegoodsd import drivers, notices, outputs, reload, schedule, sources
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind
 from whitegoodsd.drivers.base import Driver
@@ -168,9 +168,10 @@ class Monitor:
         self.stop()
 
     def interval(self, active: bool) -> float:
-        if active:
-            return self.config.monitor_interval
-        return self.config.monitor_interval_nothing_running
+        config = self.config
+        return schedule.next_interval(
+            active, config.monitor_interval, config.monitor_interval_nothing_running
+        )
 
     async def _sleep_until_next(self, started: float, active: bool) -> None:
         loop = asyncio.get_running_loop()

@@ -62,7 +62,9 @@ class Tracker:
         """Whether this appliance asks for the short interval."""
         if self.failures or self.running:
             return True
-        return self.reading is not None and self.detector.is_high(self.reading.power_mw)
+        # A high run under way (with max_dip, through its dips): the last
+        # reading was high, without the detector's rules for real machines.
+        return self.reading is not None and self.detector.starting
 
     def failed(self, error: PlugError, at: float) -> list[Notice]:
         """A poll (or a hub) that gave no reading."""

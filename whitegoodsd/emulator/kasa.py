@@ -27,7 +27,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from whitegoodsd.drivers.base import format_address
@@ -350,14 +350,22 @@ class _Discovery(asyncio.DatagramProtocol):
         log.debug("%s: udp error: %s", self.server.device.alias, exc)
 
 
+# Serves a TCP connection in place of the plug's own protocol (tests: a plug
+# that misbehaves in one particular way, on the emulator's sockets).
+Misbehaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
 class KasaServer:
     """A running emulated plug: ``port`` (TCP and UDP), ``device``, ``close()``."""
 
-    def __init__(self, device: KasaDevice, host: str, verbose: bool) -> None:
+    def __init__(
+        self, device: KasaDevice, host: str, verbose: bool, misbehave: Misbehaviour | None = None
+    ) -> None:
         self.device = device
         self.host = host
         self.port = 0
         self.verbose = verbose
+        self.misbehave = misbehave
         self.connections: set[asyncio.Transport] = set()
         self._tcp: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -370,9 +378,14 @@ class KasaServer:
         loop = asyncio.get_running_loop()
         attempts = _BIND_ATTEMPTS if port == 0 else 1
         for attempt in range(attempts):
-            tcp = await loop.create_server(
-                lambda: _Connection(self), self.host, port, reuse_address=True, backlog=128
-            )
+            if self.misbehave is not None:
+                tcp = await asyncio.start_server(
+                    self._misbehave, self.host, port, reuse_address=True, backlog=256
+                )
+            else:
+                tcp = await loop.create_server(
+                    lambda: _Connection(self), self.host, port, reuse_address=True, backlog=128
+                )
             bound = tcp.sockets[0].getsockname()[1]
             try:
                 udp, _ = await loop.create_datagram_endpoint(
@@ -387,6 +400,18 @@ class KasaServer:
                 continue
             self._tcp, self._udp, self.port = tcp, udp, bound
             return
+
+    async def _misbehave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.misbehave is not None
+        transport = cast(asyncio.Transport, writer.transport)
+        self.connections.add(transport)
+        try:
+            await self.misbehave(reader, writer)
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass  # the client went away, or the server is closing
+        finally:
+            self.connections.discard(transport)
+            writer.close()
 
     def log_request(self, via: str, peer: str, request: dict[str, Any], reply: Any) -> None:
         if self.verbose or log.isEnabledFor(logging.DEBUG):
@@ -426,6 +451,7 @@ async def start_kasa(
     index: int = 0,
     verbose: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    misbehave: Misbehaviour | None = None,
 ) -> KasaServer:
     """Serve an emulated HS110 on ``host``:``port`` (TCP and UDP); port 0 picks a free one.
 
@@ -433,10 +459,11 @@ async def start_kasa(
     V, A, kWh) or ``"v2"`` (2.0 and later: integers in mW, mV, mA, Wh).
     ``index`` tells plugs apart (MAC and device id).  With ``verbose`` every
     request is logged at INFO on the ``whitegoodsd.emulator`` logger, else
-    at DEBUG.
+    at DEBUG.  ``misbehave`` serves each TCP connection instead of the plug's
+    protocol (the UDP side stays the plug's).
     """
     device = KasaDevice(source, shape=shape, alias=alias, index=index, clock=clock)
-    server = KasaServer(device, host, verbose)
+    server = KasaServer(device, host, verbose, misbehave)
     await server._bind(port)
     return server
 

@@ -38,4 +38,8 @@ def build(config: Config, hubs: Hubs | None = None) -> list[Output]:
 
         hub: Any = hubs.hub(MQTT_HUB)
         built.append(MqttOutput(config, hub, hubs.log))
+    if config.record_dir:
+        from whitegoodsd.outputs.record import RecordOutput
+
+        built.append(RecordOutput(config.record_dir))
     return built

@@ -1,0 +1,1 @@
+"""Subcommands that work on recordings: replay, record, tune (see cli.COMMANDS)."""
