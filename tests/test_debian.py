@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -198,7 +198,7 @@ def test_the_packaged_service_files_are_the_sources_run_on_the_packaged_paths(
         if line != "DynamicUser=yes"
     ]
     expected.insert(expected.index("User=whitegoodsd") + 1, "Group=whitegoodsd")
-    assert directives(unit) == expected
+    assert directives(unit) == expected, "debian/whitegoodsd.service: keep it in step"
     (exec_start,) = [line for line in expected if line.startswith("ExecStart=")]
     assert exec_start == f"ExecStart={PROGRAM} --foreground -c {CONFIG}"
 
@@ -452,11 +452,16 @@ class Systemd:
         for line in journal.stdout:
             self.lines.put(line.rstrip("\n"))
 
-    def _wait(self, match: object, *, new: bool) -> None:
+    def _wait(self, match: Callable[[str], bool], *, new: bool) -> None:
+        """The service's journal lines until one matches (with ``new``, one not yet seen)."""
         seen = [] if new else list(self.seen)
         deadline = time.monotonic() + WAIT
-        while not any(match(line) for line in seen):  # type: ignore[operator]
-            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        while not any(match(line) for line in seen):
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                lines = "\n".join(self.seen)
+                raise AssertionError(f"no matching journal line in {WAIT} s:\n{lines}") from None
             self.seen.append(line)
             seen.append(line)
 
