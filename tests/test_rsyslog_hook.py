@@ -240,3 +240,65 @@ def test_push_posts_the_message(hook: Hook, receiver: tuple[str, type[Receiver]]
     hook.run("DRYER is FINISHED.")
     assert "Authorization" not in handler.received[-1][1]
     assert any("DRYER FINISHED: push failed" in line for line in hook.logged())
+
+
+MESSAGE = "WASHER is FINISHED. Ran 1:32:05, used 0.850 kWh, peak 2,150 W."
+
+
+def test_the_environment_form_takes_the_event_as_whitegoodsd_passes_it(hook: Hook) -> None:
+    hook.env.update(
+        WHITEGOODSD_APPLIANCE="WASHER", WHITEGOODSD_EVENT="FINISHED", WHITEGOODSD_MESSAGE=MESSAGE
+    )
+    hook.run()
+    del hook.env["WHITEGOODSD_MESSAGE"]  # without it, the plain line
+    hook.env["WHITEGOODSD_APPLIANCE"] = "DRYER"
+    hook.run()
+    hook.env["WHITEGOODSD_EVENT"] = "RUNNING"  # not in HOOK_EVENTS
+    hook.run()
+    hook.env["WHITEGOODSD_APPLIANCE"], hook.env["WHITEGOODSD_EVENT"] = "$(touch x)", "FINISHED"
+    hook.run()
+    assert hook.events() == [MESSAGE, "DRYER is FINISHED."]
+    assert hook.logged()[-1].endswith("ignored a line that is not a whitegoodsd event")
+
+
+def test_whitegoodsd_runs_the_hook_as_on_finished(
+    hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import logging
+
+    from whitegoodsd import config, notices
+    from whitegoodsd.outputs.commands import CommandOutput
+    from whitegoodsd.status import CycleRecord
+
+    for name, value in hook.env.items():
+        monkeypatch.setenv(name, value)
+    ini = tmp_path / "whitegoodsd.ini"
+    ini.write_text(
+        f"[whitegoodsd]\nappliances = WASHER\non_finished = {HOOK}\n"
+        "[WASHER]\nsmartplug = 127.0.0.1\nthreshold_running_mw = 4000\nminsamples = 2\n"
+    )
+    logger = logging.getLogger("test-hook-on-finished")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    done = threading.Event()
+
+    class Done(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.text = record.getMessage()
+            done.set()
+
+    handler = Done()
+    logger.addHandler(handler)
+    record = CycleRecord(started=0.0, duration=5525, energy_wh=850.0, peak_mw=2_150_000)
+
+    async def main() -> None:
+        output = CommandOutput(config.load(str(ini)), logger)
+        output.notice(notices.Notice("WASHER", notices.FINISHED, 1_763_700_924.0, record))
+        await asyncio.to_thread(done.wait, WAIT)
+        await output.aclose()
+
+    asyncio.run(main())
+    assert handler.text == "on_finished for WASHER: exit status 0, no output."
+    assert hook.events() == [MESSAGE]
+    assert hook.logged()[-1].endswith("WASHER FINISHED handled: log")

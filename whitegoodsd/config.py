@@ -12,14 +12,17 @@ warnings, because the original ignored them.
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from whitegoodsd import ini
+from whitegoodsd import ini, messages, notices
 from whitegoodsd.detector import Settings
 from whitegoodsd.drivers.base import format_address, split_host_port
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
+MAX_BYTES = 64 * 1024 * 1024  # a configuration file larger than this is a mistake
+PATH_KEYS = ("pidfile", "textfile", "state_file", "record_dir")  # relative: to the file's directory
 
 # A little above what a 16 A mains plug carries (16 A x 230 V = 3,680 W).
 DEFAULT_MAX_PLAUSIBLE_MW = 4_000_000
@@ -46,6 +51,27 @@ class ConfigError(Exception):
         self.problems = sorted(problems, key=lambda p: p.line)
         self.warnings = sorted(warnings, key=lambda p: p.line)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """What an appliance's events set off beyond the syslog line: commands, URLs."""
+
+    on_running: str | None = None  # a /bin/sh command line
+    on_finished: str | None = None
+    on_unreachable: str | None = None
+    on_reachable: str | None = None
+    notify: tuple[str, ...] = ()  # Apprise URLs
+    notify_events: tuple[str, ...] = (notices.FINISHED,)
+    notify_template: str = messages.DEFAULT_TEMPLATE
+    quiet_hours: tuple[int, int] | None = None  # minutes after midnight: from, until
+    remind_every: float = 0.0  # seconds; 0: no reminders
+    remind_times: int = 3
+
+    def command(self, kind: str) -> str | None:
+        """The command for event ``kind``, if any."""
+        value = getattr(self, f"on_{kind.lower()}", None)
+        return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,7 @@ class ApplianceConfig:
     plug: PlugConfig
     settings: Settings
     kind: str | None = None  # the preset its detection keys default to
+    notifications: Notifications = Notifications()
 
 
 @dataclass(frozen=True)
@@ -106,6 +133,8 @@ class Config:
     homeassistant_discovery: bool = False
     record_dir: str | None = None
     shared: tuple[tuple[str, Any], ...] = ()  # family options set in [whitegoodsd]
+    command_timeout: float = 60.0
+    notifications: Notifications = Notifications()  # the defaults for every appliance
     warnings: tuple[ini.Problem, ...] = field(default=(), compare=False)
 
 
@@ -176,7 +205,8 @@ def _path(text: str) -> str:
 
 
 def _optional_path(text: str) -> str | None:
-    return os.path.abspath(text) if text else None
+    # Made absolute by ``parse``, against the configuration file's directory.
+    return text or None
 
 
 def _syslog_address(text: str) -> str | tuple[str, int]:
@@ -252,6 +282,71 @@ def _driver(text: str) -> str:
     return name
 
 
+def _command(text: str) -> str:
+    return text  # empty: no command, even if [whitegoodsd] names one
+
+
+def _urls(text: str) -> tuple[str, ...]:
+    """``URL[, URL...]``; a comma inside a URL (``?to=a@x,b@y``) stays in it."""
+    urls = tuple(
+        u.rstrip(",") for u in re.split(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.-]*://)", text) if u
+    )
+    for url in urls:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
+            raise ValueError(f"expected URL[, URL...], got {url!r}")
+    if urls:
+        try:
+            import apprise
+        except ImportError:
+            raise ValueError("needs the Python package apprise (pip install apprise)") from None
+        for url in urls:
+            if apprise.Apprise.instantiate(url) is None:
+                scheme = url.split("://", 1)[0]
+                raise ValueError(f"Apprise cannot use this {scheme}:// URL")
+    return urls
+
+
+def _events(text: str) -> tuple[str, ...]:
+    names = tuple(n.upper() for n in re.split(r"[\s,]+", text) if n)
+    for name in names:
+        if name not in notices.EVENT_KINDS:
+            raise ValueError(f"unknown event {name!r} (known: {', '.join(notices.EVENT_KINDS)})")
+    return names
+
+
+def _clock_time(text: str) -> int:
+    match = re.fullmatch(r"(\d{1,2}):(\d\d)", text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+    return int(match[1]) * 60 + int(match[2])
+
+
+def _quiet_hours(text: str) -> tuple[int, int] | None:
+    if text.lower() in ("", "none", "off"):
+        return None
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+    window = _clock_time(start), _clock_time(end)
+    if window[0] == window[1]:
+        raise ValueError(f"{text!r} starts where it ends (write none for no quiet hours)")
+    return window
+
+
+def _notifications(
+    values: dict[str, Any], section: ini.Section, defaults: Notifications
+) -> Notifications:
+    """Take the notification keys out of ``values``; a key not in ``section`` takes ``defaults``'.
+
+    An empty ``on_*`` in an appliance's section means no command for it, whatever
+    ``[whitegoodsd]`` says.
+    """
+    given = {k: values.pop(k) for k in NOTIFICATION_KEYS}
+    changes = {k: v for k, v in given.items() if k in section.entries}
+    changes.update({k: v or None for k, v in changes.items() if k.startswith("on_")})
+    return dataclasses.replace(defaults, **changes)
+
+
 @dataclass(frozen=True)
 class Key:
     """How one key is read."""
@@ -259,6 +354,7 @@ class Key:
     parse: Callable[[str], Any]
     required: bool = False
     default: Any = None
+    raw: bool = False  # the value as written: ';' and '#' are part of it, not a comment
 
 
 GLOBAL_KEYS: Mapping[str, Key] = {
@@ -282,6 +378,7 @@ GLOBAL_KEYS: Mapping[str, Key] = {
     "mqtt_prefix": Key(_prefix, default="whitegoodsd"),
     "homeassistant_discovery": Key(_yes_no, default=False),
     "record_dir": Key(_optional_path),
+    "command_timeout": Key(_seconds, default=60.0),
 }
 
 APPLIANCE_KEYS: Mapping[str, Key] = {
@@ -299,6 +396,22 @@ APPLIANCE_KEYS: Mapping[str, Key] = {
     "max_burst": Key(_delay, default=0.0),
     "energy_counter": Key(_boolean, default=False),
 }
+
+# In [whitegoodsd] as the default for every appliance, and in each appliance's section.
+NOTIFICATION_KEYS: Mapping[str, Key] = {
+    "on_running": Key(_command, raw=True),
+    "on_finished": Key(_command, raw=True),
+    "on_unreachable": Key(_command, raw=True),
+    "on_reachable": Key(_command, raw=True),
+    "notify": Key(_urls, raw=True),
+    "notify_events": Key(_events),
+    "notify_template": Key(messages.check_template, raw=True),
+    "quiet_hours": Key(_quiet_hours),
+    "remind_every": Key(_delay),
+    "remind_times": Key(_count),
+}
+GLOBAL_KEYS = {**GLOBAL_KEYS, **NOTIFICATION_KEYS}
+APPLIANCE_KEYS = {**APPLIANCE_KEYS, **NOTIFICATION_KEYS}
 
 
 class _Reader:
@@ -322,7 +435,7 @@ class _Reader:
                 out[name] = key.default
                 continue
             try:
-                out[name] = key.parse(entry.value)
+                out[name] = key.parse(entry.raw if key.raw else entry.value)
             except ValueError as exc:
                 self._error(entry.line, section.name, entry.key, str(exc))
                 ok = False
@@ -360,6 +473,7 @@ def parse(text: str, path: str) -> Config:
             value = settings.pop(key)
             if key in main.entries:
                 shared[key] = value
+    defaults = _notifications(settings, main, Notifications()) if settings else Notifications()
     names: tuple[str, ...] = settings["appliances"] if settings else ()
     if settings is None and "appliances" in main.entries:
         names = _appliance_names(main.entries["appliances"].value)
@@ -371,11 +485,17 @@ def parse(text: str, path: str) -> Config:
             reader._error(where, main.name, "appliances", f"{name!r} is listed twice")
             continue
         seen[name.upper()] = name
+        if name.upper() == MAIN_SECTION.upper():
+            reader._error(
+                where, main.name, "appliances",
+                f"{name!r} cannot name an appliance: [{MAIN_SECTION}] is the main section",
+            )  # fmt: skip
+            continue
         section = doc.section(name)
         if section is None:
             reader._error(where, main.name, "appliances", f"no section [{name}] for {name!r}")
             continue
-        appliance = _appliance(reader, name, section, shared)
+        appliance = _appliance(reader, name, section, shared, defaults)
         if appliance is not None:
             appliances.append(appliance)
     if "appliances" in main.entries:
@@ -403,6 +523,10 @@ def parse(text: str, path: str) -> Config:
             reader._error(main.line, main.name, "mqtt_broker", f"needed by {', '.join(users)}")
     if reader.problems or settings is None:
         raise ConfigError(reader.problems, reader.warnings)
+    base = os.path.dirname(os.path.abspath(path))
+    for key in PATH_KEYS:
+        if settings[key] is not None:
+            settings[key] = os.path.normpath(os.path.join(base, settings[key]))
     if "monitor_interval_nothing_running" not in main.entries and any(a.kind for a in appliances):
         from whitegoodsd import presets
 
@@ -411,6 +535,7 @@ def parse(text: str, path: str) -> Config:
         path=path,
         appliances=tuple(appliances),
         shared=tuple(sorted(shared.items())),
+        notifications=defaults,
         warnings=tuple(sorted(reader.warnings, key=lambda p: p.line)),
         **{k: v for k, v in settings.items() if k != "appliances"},
     )
@@ -438,7 +563,11 @@ def _name_clashes(path: str, entry: ini.Entry, names: list[str]) -> list[ini.Pro
 
 
 def _appliance(
-    reader: _Reader, name: str, section: ini.Section, shared: Mapping[str, Any]
+    reader: _Reader,
+    name: str,
+    section: ini.Section,
+    shared: Mapping[str, Any],
+    defaults: Notifications,
 ) -> ApplianceConfig | None:
     family = None
     entry = section.entries.get("driver")
@@ -469,6 +598,7 @@ def _appliance(
     if values is None:
         return None
     del values["smartplug"]
+    notifications = _notifications(values, section, defaults)
     options = {key: values.pop(key) for key in own}
     for problem in family.check(host, port, options):
         reader._error(smartplug.line, section.name, smartplug.key, problem)
@@ -505,7 +635,9 @@ def _appliance(
         )  # fmt: skip
         return None
     plug = PlugConfig(values.pop("driver"), host, port, tuple(sorted(options.items())))
-    return ApplianceConfig(name=name, plug=plug, settings=Settings(**values), kind=kind)
+    return ApplianceConfig(
+        name=name, plug=plug, settings=Settings(**values), kind=kind, notifications=notifications
+    )
 
 
 def _preset(section: ini.Section) -> dict[str, Any]:
@@ -522,13 +654,24 @@ def load(path: str) -> Config:
     """Read and parse the file at ``path``; ConfigError for every problem."""
     path = os.path.abspath(path)
     try:
-        with open(path, encoding="utf-8-sig", errors="strict") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError(
             [ini.Problem(path, 0, None, None, f"cannot read: {reason}")], []
         ) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(
+            [ini.Problem(path, 0, None, None, f"larger than {MAX_BYTES:,} bytes")], []
+        )
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = ini.line_of(data[bom:], exc.start)
+        message = f"not UTF-8: byte 0x{data[bom + exc.start]:02x} at column {column}"
+        raise ConfigError([ini.Problem(path, line, None, None, message)], []) from None
     return parse(text, path)
 
 

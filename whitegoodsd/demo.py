@@ -4,9 +4,11 @@ No hardware and no setup: emulated plugs on free loopback ports replay the
 built-in profiles hundreds of times faster than real time, the daemon runs
 against them in the foreground (python -m whitegoodsd -f) with the detection
 settings of whitegoodsd.ini.example and its intervals divided by the speed,
-and its syslog lines arrive on a private socket and are shown here.  The
-demo ends once every appliance is FINISHED, with a summary, and removes what
-it made (a temporary directory with the INI file and the socket).
+and its syslog lines arrive on a private socket and are shown here.  Each
+FINISHED runs a small ``on_finished`` command (``--on-finished`` sets
+another), whose output comes back as a line of its own.  The demo ends once
+every appliance is FINISHED, with a summary, and removes what it made (a
+temporary directory with the INI file and the socket).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = (
     exits.INTERRUPTED,
 )
 STOP_TIMEOUT = 10.0
+# Run by /bin/sh on each FINISHED, with the event in its environment.
+ON_FINISHED = (
+    'echo "$WHITEGOODSD_APPLIANCE $WHITEGOODSD_EVENT at $WHITEGOODSD_AT, '
+    'peak $WHITEGOODSD_PEAK_W W"'
+)
 
 _TEXTFILE_SHOWN = ("whitegoodsd_appliance_cycles_total", "whitegoodsd_appliance_running")
 _LINE = re.compile(r"<(\d+)>(\w{3} [ \d]\d \d\d:\d\d:\d\d) (\S+\[\d+\]:) (.*)", re.DOTALL)
@@ -58,6 +65,7 @@ class Appliance:
     server: PlugServer | None = None
     running_at: float | None = None  # appliance time, seconds into the cycle
     finished_at: float | None = None
+    command_done: bool = False  # its on_finished command's line has come
 
 
 def appliances() -> list[Appliance]:
@@ -89,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"replay X times faster than real time (default {DEFAULT_SPEED:g})",
     )
     parser.add_argument(
+        "--on-finished",
+        metavar="COMMAND",
+        default=ON_FINISHED,
+        help="run COMMAND with /bin/sh on each FINISHED, as on_finished in the INI file "
+        "(default: an echo of the event's environment; '' for none)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="show the daemon's debug lines too"
     )
 
@@ -99,10 +114,13 @@ clock = duration_text
 class Demo:
     """The running demo: plugs, syslog socket, daemon process."""
 
-    def __init__(self, workdir: Path, speed: float, verbose: bool, out: TextIO) -> None:
+    def __init__(
+        self, workdir: Path, speed: float, verbose: bool, out: TextIO, on_finished: str = ""
+    ) -> None:
         self.workdir = workdir
         self.speed = speed
         self.verbose = verbose
+        self.on_finished = on_finished
         self.out = out
         self.appliances = appliances()
         self.started = time.monotonic()
@@ -155,6 +173,8 @@ class Demo:
             ("log_debug", "1" if self.verbose else "0"),
             ("timeout", "2"),
         ]
+        if self.on_finished:
+            extra.append(("on_finished", self.on_finished))
         if importlib.util.find_spec("whitegoodsd.outputs.textfile") is not None:
             self.textfile = self.workdir / "whitegoodsd.prom"
             extra.append(("textfile", str(self.textfile)))
@@ -166,7 +186,12 @@ class Demo:
         # The daemon is run from the same installation as this demo.
         root = str(Path(whitegoodsd.__file__).resolve().parent.parent)
         path = os.environ.get("PYTHONPATH")
-        return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+        return {
+            **os.environ,
+            "PYTHONPATH": root + (os.pathsep + path if path else ""),
+            # It measures on the plugs' clock: its figures in appliance time.
+            "WHITEGOODSD_DEMO_SPEED": f"{self.speed:g}",
+        }
 
     async def start_daemon(self, ini: Path) -> None:
         stderr = os.open(self.daemon_stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -211,7 +236,12 @@ class Demo:
                 appliance.running_at = self.appliance_time()
             elif text.startswith(f"{appliance.name} is FINISHED."):
                 appliance.finished_at = self.appliance_time()
-        if all(a.finished_at is not None for a in self.appliances):
+            elif text.startswith(f"on_finished for {appliance.name}: "):
+                appliance.command_done = True
+        if all(
+            a.finished_at is not None and (a.command_done or not self.on_finished)
+            for a in self.appliances
+        ):
             self._all_finished.set()
 
     def expected_wall_seconds(self) -> float:
@@ -278,8 +308,11 @@ class Demo:
             )
         self.say(
             f"The daemon polls them every {seconds(60 / self.speed)} s (a minute of "
-            "appliance time)\nwith the settings of whitegoodsd.ini.example. Its syslog lines:"
+            "appliance time)\nwith the settings of whitegoodsd.ini.example."
         )
+        if self.on_finished:
+            self.say(f"On each FINISHED it runs: on_finished = {self.on_finished}")
+        self.say("Its syslog lines:")
 
     def summary(self, seconds_taken: float) -> None:
         self.say()
@@ -354,7 +387,7 @@ async def run(demo: Demo) -> int:
 def main(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="whitegoodsd-demo-"))
     try:
-        demo = Demo(workdir, args.speed, args.verbose, sys.stdout)
+        demo = Demo(workdir, args.speed, args.verbose, sys.stdout, args.on_finished)
         try:
             return asyncio.run(run(demo))
         except OSError as exc:

@@ -20,6 +20,7 @@ FAILED = "FAILED"  # one failed poll; reason says why
 DISCARDED = "DISCARDED"  # an implausible reading; reason says what
 
 EVENTS = frozenset({RUNNING, FINISHED, UNREACHABLE, REACHABLE})
+EVENT_KINDS = (RUNNING, FINISHED, UNREACHABLE, REACHABLE)  # EVENTS in a fixed order
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ how many), and are published in order when it is back, after ``online`` and
 the current state; a FINISHED during a broker restart is late, not lost.
 Home Assistant discovery configs (``outputs/homeassistant.py``) are
 published at every connection; those of appliances removed by a reload are
-cleared (an empty retained message) on reload.
+cleared (an empty retained message) on reload, which keeps this output
+(``reconfigure``) and the events it holds.
 """
 
 from __future__ import annotations
@@ -81,9 +82,7 @@ class MqttOutput:
     def __init__(self, config: Config, hub: Hub, log: logging.Logger | None = None) -> None:
         self.log = log or logging.getLogger("whitegoodsd")
         self.hub = hub
-        self.prefix = config.mqtt_prefix
-        self.discovery = config.homeassistant_discovery
-        self.names = {a.name: a.plug.driver for a in config.appliances}
+        self._configure(config)
         self.queue: collections.deque[tuple[str, bytes]] = collections.deque(maxlen=QUEUE)
         self.dropped = 0
         self.sent: dict[str, bytes] = {}  # retained state topic -> payload last sent
@@ -95,6 +94,19 @@ class MqttOutput:
         hub.up_listeners.append(self._up)
         self._clear_removed()
         if hub.connected:
+            self._up()
+
+    def _configure(self, config: Config) -> None:
+        self.prefix = config.mqtt_prefix
+        self.discovery = config.homeassistant_discovery
+        self.names = {a.name: a.plug.driver for a in config.appliances}
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: keep the events waiting; clear the configs of appliances gone."""
+        self._configure(config)
+        self.state = {t: p for t, p in self.state.items() if t.startswith(f"{self.prefix}/")}
+        self._clear_removed()
+        if self.hub.connected:
             self._up()
 
     def _topic(self, name: str, what: str) -> str:
