@@ -76,7 +76,7 @@ class Tracker:
         said = [Notice(self.name, notices.FAILED, at, reason=str(error), quiet=self.unreachable)]
         if not self.unreachable and self.failures >= self.unreachable_after:
             self.unreachable = True
-            said.append(Notice(self.name, notices.UNREACHABLE, at))
+            said.append(Notice(self.name, notices.UNREACHABLE, at, reason=str(error)))
         return said
 
     def sampled(self, reading: Reading, at: float) -> list[Notice]:
