@@ -17,12 +17,13 @@ from whitegoodsd import config as configuration
 from whitegoodsd import drivers
 from whitegoodsd.drivers.inplug import InplugPlug
 from whitegoodsd.emulator import SettablePower
-from whitegoodsd.emulator.inplug import InplugServer, bind_udp, is_broadcast, start_inplug
+from whitegoodsd.emulator.inplug import InplugServer, is_broadcast, start_inplug
 from whitegoodsd.errors import PlugError, Reading
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.protocols import broadlink
 
 from conftest import ROOT, write_ini
+from hostile import HostileInplug, InplugMode
 
 Scenario = Callable[[InplugServer, SettablePower], Awaitable[None]]
 
@@ -164,80 +165,33 @@ def test_nobody_listening_is_refused() -> None:
 # -- hostile replies ----------------------------------------------------------
 
 
-def _reseal(packet: bytearray) -> bytes:
-    packet[0x20:0x22] = b"\0\0"
-    packet[0x20:0x22] = broadlink.checksum(packet).to_bytes(2, "little")
-    return bytes(packet)
-
-
-def bad_checksum(reply: bytes, server: InplugServer) -> list[bytes]:
-    return [reply[:-1] + bytes([reply[-1] ^ 1])]
-
-
-def short(reply: bytes, server: InplugServer) -> list[bytes]:
-    return [reply[:0x20]]
-
-
-def wrong_counter(reply: bytes, server: InplugServer) -> list[bytes]:
-    packet = bytearray(reply)
-    packet[0x28] ^= 0x40
-    return [_reseal(packet)]
-
-
-def undecryptable(reply: bytes, server: InplugServer) -> list[bytes]:
-    header, _ = broadlink.parse_packet(reply)
-    garbage = broadlink.build_packet(bytes(16), header, broadlink.power_reply_payload(1))
-    return [garbage]
-
-
-def duplicate_only(reply: bytes, server: InplugServer) -> list[bytes]:
-    """Answers with another copy of the last reply before, never with this one."""
-    assert isinstance(server, HostileInplug) and server.earlier is not None
-    return [server.earlier]
-
-
-def not_supported(reply: bytes, server: InplugServer) -> list[bytes]:
-    packet = bytearray(reply[: broadlink.HEADER_SIZE])
-    packet[0x22:0x24] = (-4).to_bytes(2, "little", signed=True)
-    return [_reseal(packet)]
-
-
-class HostileInplug(InplugServer):
-    """Answers hello and auth honestly, and every power request with ``mangle``."""
-
-    mangle: Callable[[bytes, InplugServer], list[bytes]] = staticmethod(short)
-
-    earlier: bytes | None = None  # the last reply not mangled
-
-    def respond(self, data: bytes, *, broadcast: bool = False) -> list[bytes]:
-        replies = super().respond(data, broadcast=broadcast)
-        if broadlink.is_command_packet(data) and data[0x26] == broadlink.Command.CONTROL:
-            return [m for r in replies for m in type(self).mangle(r, self)]
-        self.earlier = replies[-1] if replies else self.earlier
-        return replies
-
-
 @pytest.mark.parametrize(
-    ("mangle", "message"),
+    ("mode", "message"),
     [
-        (bad_checksum, r"^no answer within 0.5 s; ignored \d+ datagram\(s\), the last: bad chec"),
-        (short, r"ignored \d+ datagram\(s\), the last: short packet: 32 bytes, a command"),
-        (wrong_counter, r"the last: reply to packet 0x[0-9A-F]{4}, expected 0x[0-9A-F]{4}"),
-        (duplicate_only, r"the last: duplicate of reply 0x[0-9A-F]{4}$"),
         (
-            undecryptable,
+            InplugMode.BAD_CHECKSUM,
+            r"^no answer within 0.5 s; ignored \d+ datagram\(s\), the last: bad chec",
+        ),
+        (
+            InplugMode.SHORT,
+            r"ignored \d+ datagram\(s\), the last: short packet: 32 bytes, a command",
+        ),
+        (
+            InplugMode.WRONG_COUNTER,
+            r"the last: reply to packet 0x[0-9A-F]{4}, expected 0x[0-9A-F]{4}",
+        ),
+        (InplugMode.DUPLICATES, r"the last: duplicate of reply 0x[0-9A-F]{4}$"),
+        (
+            InplugMode.UNDECRYPTABLE,
             r"^payload does not decrypt with the key in use \(the plug may have restarted\), "
             r"even after a new authentication$",
         ),
-        (not_supported, r"^plug answered error -4 \(not supported\)$"),
+        (InplugMode.ERROR_CODE, r"^plug answered error -4 \(not supported\)$"),
     ],
 )
-def test_hostile_replies_fail_the_poll_with_a_reason(
-    mangle: Callable[[bytes, InplugServer], list[bytes]], message: str
-) -> None:
+def test_hostile_replies_fail_the_poll_with_a_reason(mode: InplugMode, message: str) -> None:
     async def main() -> None:
-        hostile = type("Hostile", (HostileInplug,), {"mangle": staticmethod(mangle)})
-        server = hostile(bind_udp("127.0.0.1", 0), SettablePower(1000))
+        server = HostileInplug(mode, SettablePower(1000))
         try:
             plug = InplugPlug("127.0.0.1", server.port, 0.5)
             with pytest.raises(PlugError, match=message):
@@ -283,8 +237,7 @@ def test_replies_from_another_address_are_not_taken() -> None:
 def test_a_hostile_plug_never_stops_a_pass(tmp_path: Path) -> None:
     async def main() -> None:
         good = await start_inplug("127.0.0.1", 0, SettablePower(9000))
-        hostile = type("Hostile", (HostileInplug,), {"mangle": staticmethod(undecryptable)})
-        bad = hostile(bind_udp("127.0.0.1", 0), SettablePower(9000))
+        bad = HostileInplug(InplugMode.UNDECRYPTABLE, SettablePower(9000))
         ini = write_ini(
             tmp_path / "w.ini",
             f"""
