@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run every benchmark and print a table.
 
 Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
-client), the same with 10% of the plugs silent, and the daemon's footprint.
+client), the same with 10% of the plugs silent, the daemon's footprint, and
+the per-poll CPU of each plug family beside the Kasa XOR poll.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 
@@ -18,7 +19,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import footprint, passes
+from benchmarks import families, footprint, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -141,6 +142,28 @@ def print_footprint(fp: footprint.Footprint) -> None:
     print(table(rows))
 
 
+def print_families(figures: list[families.FamilyFigures]) -> None:
+    rows = [
+        ["family", "password", "plugs", "wall / pass", "CPU / poll", "vs Kasa", "plugs' CPU / poll"]
+    ]
+    kasa = next(f for f in figures if f.family == "kasa")
+    for f in figures:
+        rows.append(
+            [
+                f.family,
+                "yes" if f.password else "no",
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.cpu_per_poll / kasa.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
+            ]
+        )
+        if f.failed:
+            rows[-1][0] += f" ({f.failed} failed)"
+    print(table(rows))
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -208,11 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="poll timeout, seconds")
     parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
     parser.add_argument(
-        "--only", choices=["passes", "dead", "footprint"], action="append", help="run only these"
+        "--only",
+        choices=["passes", "dead", "footprint", "families"],
+        action="append",
+        help="run only these",
+    )
+    parser.add_argument(
+        "--family-plugs", type=int, default=100, help="families: plugs of each family"
     )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "dead", "footprint"])
+    only = set(args.only or ["passes", "dead", "footprint", "families"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -240,6 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
         fp = footprint.run(args.passes)
         print_footprint(fp)
+    if "families" in only:
+        print(
+            f"\nFamilies: {args.family_plugs} plugs of each, {args.repeat} passes after a "
+            "warm-up; CPU of the client process per poll"
+        )
+        print_families(
+            asyncio.run(families.all_families(args.family_plugs, args.timeout, args.repeat))
+        )
     print("\nTargets")
     print_targets(figures, dead, fp, args.timeout)
     sys.stdout.flush()

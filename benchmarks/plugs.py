@@ -1,10 +1,12 @@
 """A farm of emulated Kasa plugs in a process of its own, for the benchmarks.
 
-``python -m benchmarks.plugs COUNT [--silent N]`` listens on COUNT ports of
-127.0.0.1, prints one JSON line ``{"ports": [...], "silent": [...]}`` and
-serves until its stdin closes.  The first N ports are silent (they accept and
-never answer); the others are the Kasa emulator's HS110 v2
-(:func:`whitegoodsd.emulator.kasa.start_kasa`), all reading a steady 61.753 W.
+``python -m benchmarks.plugs COUNT [--silent N] [--family NAME [--password PW]]``
+listens on COUNT ports of 127.0.0.1, prints one JSON line ``{"ports": [...],
+"silent": [...]}`` and serves until its stdin closes.  The first N ports are
+silent (they accept and never answer); the others are the Kasa emulator's
+HS110 v2 (:func:`whitegoodsd.emulator.kasa.start_kasa`), or another emulated
+family by its ``whitegoodsd emulate --driver`` name, all reading a steady
+61.753 W.
 
 On stdin, a line ``count`` is answered with a JSON line: the meter readings
 served so far (one per poll) and the monotonic time of the first.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.kasa import KasaServer, start_kasa
+from whitegoodsd.emulator.serve import PlugServer
 
 
 def raise_nofile(wanted: int) -> int:
@@ -58,21 +61,29 @@ class Silent(asyncio.Protocol):
     """A connection that is accepted and never answered."""
 
 
-async def serve(count: int, silent: int) -> None:
+async def serve(count: int, silent: int, family: str = "kasa", password: str | None = None) -> None:
+    from whitegoodsd.emulator.serve import families
+
     loop = asyncio.get_running_loop()
     power = CountingPower()
     quiet: list[asyncio.Server] = []
-    plugs: list[KasaServer] = []
+    plugs: list[KasaServer | PlugServer] = []
+    options = argparse.Namespace(driver=family, password=password, username=None)
     ports = []
     for number in range(count):
         if number < silent:
             server = await loop.create_server(Silent, "127.0.0.1", 0, backlog=1024)
             quiet.append(server)
             ports.append(server.sockets[0].getsockname()[1])
-        else:
+        elif family == "kasa":
             plug = await start_kasa("127.0.0.1", 0, power, index=number, alias=f"bench {number}")
             plugs.append(plug)
             ports.append(plug.port)
+        else:
+            start = families()[family].start
+            other = await start("127.0.0.1", 0, power, f"bench {number}", number, False, options)
+            plugs.append(other)
+            ports.append(other.port)
     print(json.dumps({"ports": ports, "silent": list(range(silent))}), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -81,8 +92,8 @@ async def serve(count: int, silent: int) -> None:
             print(json.dumps({"requests": power.reads, "first": power.first}), flush=True)
     for server in quiet:
         server.close()
-    for plug in plugs:
-        await plug.close()
+    for served in plugs:
+        await served.close()
 
 
 def process_cpu(pid: int) -> float:
@@ -95,9 +106,12 @@ def process_cpu(pid: int) -> float:
 class Farm:
     """The farm as seen from a benchmark: a child process and its ports."""
 
-    def __init__(self, count: int, silent: int = 0) -> None:
+    def __init__(
+        self, count: int, silent: int = 0, family: str = "kasa", password: str | None = None
+    ) -> None:
+        extra = ["--family", family] + (["--password", password] if password else [])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.plugs", str(count), "--silent", str(silent)],
+            [sys.executable, "-m", "benchmarks.plugs", str(count), "--silent", str(silent), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -145,9 +159,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plugs")
     parser.add_argument("count", type=int)
     parser.add_argument("--silent", type=int, default=0)
+    parser.add_argument("--family", default="kasa")
+    parser.add_argument("--password")
     args = parser.parse_args()
     raise_nofile(4 * args.count + 256)
-    asyncio.run(serve(args.count, args.silent))
+    asyncio.run(serve(args.count, args.silent, args.family, args.password))
 
 
 if __name__ == "__main__":

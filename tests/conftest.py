@@ -8,6 +8,7 @@ a missing peer fails the test.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -144,6 +145,16 @@ class SyslogListener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_logger() -> Iterator[None]:
+    """Each test starts with no syslog handler: lines one test left waiting stay its own."""
+    yield
+    logger = logging.getLogger("whitegoodsd")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture

@@ -53,14 +53,19 @@ def wait_exit(pid: int) -> None:
 
 
 def idle(*, whitegoodsd: bool) -> subprocess.Popen[str]:
-    """A process that waits for its stdin to close; its command line names
-    whitegoodsd or not.  Returns once it runs that command line (after exec)."""
+    """A process that waits for its stdin to close: a program named whitegoodsd
+    (cat as argv[0] ``whitegoodsd``), or one that only has the word among its
+    arguments.  Returns once it runs (after exec)."""
     if whitegoodsd:
-        argv = [sys.executable, "-c", "print(); import sys; sys.stdin.read()", "whitegoodsd"]
+        argv, program = ["whitegoodsd"], "/bin/cat"
     else:
-        argv = ["sh", "-c", "echo; cat"]
-    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
+        argv, program = ["sh", "-c", "cat", "whitegoodsd"], "/bin/sh"
+    process = subprocess.Popen(
+        argv, executable=program, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("\n")
+    process.stdin.flush()
     assert process.stdout.readline() == "\n"
     return process
 
@@ -218,8 +223,10 @@ def test_daemon_forks_holds_its_pidfile_refuses_a_second_start_and_cleans_up(
 
     syslog.drain()  # room in the socket for what it says on its way out
     os.kill(pid, signal.SIGTERM)
-    wait_exit(pid)
+    # Read while it stops: its last lines wait behind the debug lines it logged
+    # while this test read nothing.
     syslog.wait_text("Exiting on signal.")
+    wait_exit(pid)
     assert not pidfile.exists()
 
 

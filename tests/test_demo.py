@@ -33,6 +33,11 @@ def start_demo(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]
     return process, scratch
 
 
+def seconds(hms: tuple[str | None, ...]) -> int:
+    hours, minutes, secs = (int(part or 0) for part in hms)
+    return hours * 3600 + minutes * 60 + secs
+
+
 def daemon_pids(output: str) -> set[int]:
     return {int(pid) for pid in re.findall(r"whitegoodsd\[(\d+)\]: ", output)}
 
@@ -55,6 +60,17 @@ def test_demo_runs_every_appliance_through_one_cycle(tmp_path: Path) -> None:
         command = rf"]: on_finished for {name}: exit status 0: {name} FINISHED at \S+, peak \d+ W$"
         assert len(re.findall(command, output, re.M)) == 1, output
     assert "Summary: every appliance FINISHED" in output
+    # The daemon measures on the plugs' sped-up clock: its figures and the
+    # summary's are in one time base (a second of it is not 600 s of theirs).
+    for name in APPLIANCES:
+        said = re.search(
+            rf"]: {name} is FINISHED\. Ran (\d+):(\d\d):(\d\d), used ([\d.]+) kWh", output
+        )
+        row = re.search(rf"^  {name} +\S+ +\S+ +(\d+):(\d\d):(\d\d) +([\d.]+) kWh$", output, re.M)
+        assert said is not None and row is not None, output
+        ran, run = seconds(said.groups()[:3]), seconds(row.groups()[:3])
+        assert 0.5 < ran / run < 2, (name, said.group(0), row.group(0))
+        assert 0.5 < float(said[4]) / float(row[4]) < 2, (name, said.group(0), row.group(0))
     if importlib.util.find_spec("whitegoodsd.outputs.textfile") is not None:
         for name in APPLIANCES:
             metric = rf'^  whitegoodsd_appliance_cycles_total{{appliance="{name}".*}} 1\.0$'

@@ -137,7 +137,8 @@ def test_tasmota_energy_keys_are_optional() -> None:
 def test_tasmota_channels_pick_array_elements() -> None:
     readings = [Reading(10_000, 230_000, 43, 1000.0), Reading(2_000_000, 231_000, 8_658, 500.0)]
     body = json.dumps(tasmota.status_reply(readings)).encode()
-    assert tasmota.parse_status(body, 1) == Reading(2_000_000, 231_000, 8_658, 1500.0)
+    # Total is one sum for all channels: no channel's own, so not reported for channel 1.
+    assert tasmota.parse_status(body, 1) == Reading(2_000_000, 231_000, 8_658, None)
     assert tasmota.parse_status(body, 0).power_mw == 10_000
     with pytest.raises(ProtocolError, match="no channel 2: Power has 2"):
         tasmota.parse_status(body, 2)

@@ -52,7 +52,8 @@ def edited(**changes: object) -> str:
         ("", "is unreadable"),
         ("{", "is unreadable"),
         ("[]", "is unreadable (not a JSON object)"),
-        ('{"version": 2, "appliances": {}}', "is of version 2, not 1; ignored"),
+        ('{"version": 0, "appliances": {}}', "is of version 0, not 1; ignored"),
+        ('{"version": 2, "appliances": {}}', "is of version 2, newer than this daemon's 1; left"),
         ('{"appliances": {}}', "is of version None, not 1; ignored"),
         ('{"version": 1}', "is unreadable (no 'appliances' object)"),
         ('{"version": 1, "appliances": {"A": 5}}', "is unreadable (an appliance entry"),
@@ -102,8 +103,10 @@ def test_load_missing_and_unreadable_files(tmp_path: Path) -> None:
     other = tmp_path / "other.json"
     other.write_text('{"version": 99}')
     assert state.load(str(other)).warnings == (
-        f"State file {other} is of version 99, not 1; ignored.",
+        f"State file {other} is of version 99, newer than this daemon's 1; "
+        "left untouched, running without it.",
     )
+    assert not state.load(str(other)).writable
 
 
 def test_save_replaces_atomically_and_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -14,13 +14,18 @@ import argparse
 import asyncio
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
 from whitegoodsd import __version__, exits
 from whitegoodsd import config as configuration
 from whitegoodsd.config import Config, ConfigError
+
+# Held from the start (see __main__) until the monitor's loop handles them.
+HELD_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 
 EXIT_OK = exits.OK
 EXIT_FAILURE = exits.FAILURE
@@ -134,16 +139,27 @@ def load_config(path: str, err: TextIO) -> Config | None:
     return config
 
 
+def warn_about_syslog(config: Config, err: TextIO) -> None:
+    """Say on the terminal if syslog cannot take lines yet (not an error: it may start later)."""
+    from whitegoodsd.outputs import syslog
+
+    problem = syslog.socket_problem(config.syslog_address)
+    if problem is not None:
+        print(f"whitegoodsd: warning: {problem}", file=err)
+
+
 def check_config(path: str) -> int:
     config = load_config(path, sys.stderr)
     if config is None:
         return EXIT_CONFIG
+    warn_about_syslog(config, sys.stderr)
     print(configuration.summary(config))
     return EXIT_OK
 
 
 def once(config: Config) -> int:
     """Poll every appliance once and print a line for each."""
+    from whitegoodsd.errors import Reading
     from whitegoodsd.monitor import make_driver
     from whitegoodsd.sources import poll_all
 
@@ -153,7 +169,11 @@ def once(config: Config) -> int:
         lines = []
         for appliance, reader, result in zip(config.appliances, readers, results, strict=True):
             await reader.close()
-            lines.append(format_reading(appliance.name, reader.address, result))
+            line = format_reading(appliance.name, reader.address, result)
+            most = appliance.settings.max_plausible_mw
+            if isinstance(result, Reading) and most is not None and result.power_mw > most:
+                line += f"  implausible: above max_plausible_mw ({most:,} mW), discarded"
+            lines.append(line)
         return lines
 
     lines = asyncio.run(read_all())
@@ -161,7 +181,7 @@ def once(config: Config) -> int:
     failed = 0
     for line in lines:
         name, rest = line.split("\t", 1)
-        failed += rest.startswith("error")
+        failed += rest.startswith("error") or "  implausible: " in rest
         print(f"{name:<{width}}  {rest}")
     return EXIT_FAILURE if failed else EXIT_OK
 
@@ -197,9 +217,28 @@ def run_foreground(config: Config, verbose: bool, *, stderr: bool = True) -> int
         )
 
     configure_logging(config)
-    monitor = Monitor(config, on_reload=configure_logging)
+    monitor = Monitor(config, on_reload=configure_logging, monotonic=demo_clock())
     asyncio.run(monitor.run())
     return EXIT_OK
+
+
+DEMO_SPEED = "WHITEGOODSD_DEMO_SPEED"
+
+
+def demo_clock() -> Callable[[], float] | None:
+    """The sped-up clock of ``whitegoodsd demo``'s plugs, when the demo started this daemon.
+
+    The demo replays appliances hundreds of times faster than real time; a
+    daemon measuring on it gives figures in the same time base as the plugs.
+    """
+    try:
+        speed = float(os.environ.get(DEMO_SPEED, "1"))
+    except ValueError:
+        return None
+    if not 1 < speed <= 100_000:
+        return None
+    origin = time.monotonic()
+    return lambda: origin + (time.monotonic() - origin) * speed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,12 +264,23 @@ def command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def release_signals() -> None:
+    """Let go of the signals ``__main__`` held: this run is not the daemon's loop."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = command_in(args_list)
     parser = build_parser([command] if command else [])
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit:
+        release_signals()
+        raise
     module = getattr(args, "command_module", None)
+    if module is not None or args.check_config or args.once:
+        release_signals()
     if module is not None:
         result: int = module.main(args)
         return result
@@ -241,6 +291,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_CONFIG
     if args.once:
         return once(config)
+    warn_about_syslog(config, sys.stderr)
     if not args.foreground:
         from whitegoodsd import daemon
 

@@ -12,6 +12,7 @@ warnings, because the original ignored them.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import math
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
+MAX_BYTES = 64 * 1024 * 1024  # a configuration file larger than this is a mistake
+PATH_KEYS = ("pidfile", "textfile", "state_file", "record_dir")  # relative: to the file's directory
 
 # A little above what a 16 A mains plug carries (16 A x 230 V = 3,680 W).
 DEFAULT_MAX_PLAUSIBLE_MW = 4_000_000
@@ -194,7 +197,8 @@ def _path(text: str) -> str:
 
 
 def _optional_path(text: str) -> str | None:
-    return os.path.abspath(text) if text else None
+    # Made absolute by ``parse``, against the configuration file's directory.
+    return text or None
 
 
 def _syslog_address(text: str) -> str | tuple[str, int]:
@@ -439,6 +443,12 @@ def parse(text: str, path: str) -> Config:
             reader._error(where, main.name, "appliances", f"{name!r} is listed twice")
             continue
         seen[name.upper()] = name
+        if name.upper() == MAIN_SECTION.upper():
+            reader._error(
+                where, main.name, "appliances",
+                f"{name!r} cannot name an appliance: [{MAIN_SECTION}] is the main section",
+            )  # fmt: skip
+            continue
         section = doc.section(name)
         if section is None:
             reader._error(where, main.name, "appliances", f"no section [{name}] for {name!r}")
@@ -466,6 +476,10 @@ def parse(text: str, path: str) -> Config:
             )  # fmt: skip
     if reader.problems or settings is None:
         raise ConfigError(reader.problems, reader.warnings)
+    base = os.path.dirname(os.path.abspath(path))
+    for key in PATH_KEYS:
+        if settings[key] is not None:
+            settings[key] = os.path.normpath(os.path.join(base, settings[key]))
     if "monitor_interval_nothing_running" not in main.entries and any(a.kind for a in appliances):
         from whitegoodsd import presets
 
@@ -593,13 +607,24 @@ def load(path: str) -> Config:
     """Read and parse the file at ``path``; ConfigError for every problem."""
     path = os.path.abspath(path)
     try:
-        with open(path, encoding="utf-8-sig", errors="strict") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError(
             [ini.Problem(path, 0, None, None, f"cannot read: {reason}")], []
         ) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(
+            [ini.Problem(path, 0, None, None, f"larger than {MAX_BYTES:,} bytes")], []
+        )
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = ini.line_of(data[bom:], exc.start)
+        message = f"not UTF-8: byte 0x{data[bom + exc.start]:02x} at column {column}"
+        raise ConfigError([ini.Problem(path, line, None, None, message)], []) from None
     return parse(text, path)
 
 

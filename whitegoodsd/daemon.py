@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -91,7 +92,53 @@ def is_running(pid: int) -> bool:
         return not os.path.isdir("/proc/self")  # gone since, unless there is no /proc
     except OSError:
         return True  # hidden from us (hidepid): trust kill()
-    return b"whitegoodsd" in cmdline
+    try:
+        exe: str | None = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        exe = None  # another user's process, or a kernel thread
+    return is_whitegoodsd(cmdline.split(b"\0")[:-1] if cmdline else [], exe)
+
+
+def is_whitegoodsd(argv: list[bytes], exe: str | None) -> bool:
+    """Whether a process with this command line and executable is a whitegoodsd.
+
+    Its program (argv[0] or the executable) is named whitegoodsd, or it is a
+    Python interpreter running the whitegoodsd script (a console script runs
+    as ``python /usr/bin/whitegoodsd``) or module (``python -m whitegoodsd``).
+    A process that merely has the word among its arguments is not.
+    """
+    if exe is not None and os.path.basename(exe) == "whitegoodsd":
+        return True
+    if not argv:
+        return False
+    program = os.path.basename(argv[0])
+    if program == b"whitegoodsd":
+        return True
+    interpreter = re.fullmatch(rb"python[0-9.]*", program) or (
+        exe is not None and re.fullmatch(r"python[0-9.]*", os.path.basename(exe))
+    )
+    if not interpreter:
+        return False
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == b"--":
+            break
+        if not arg.startswith(b"-") or arg == b"-":
+            return _is_our_script(arg)
+        flags = arg[1:]
+        for i, flag in enumerate(flags.decode("ascii", "replace")):
+            if flag in "mcWX":  # these take a value, here or as the next argument
+                value = flags[i + 1 :] or next(args, b"")
+                if flag == "m":
+                    return value in (b"whitegoodsd", b"whitegoodsd.__main__")
+                if flag == "c":
+                    return False
+                break
+    return _is_our_script(next(args, b""))
+
+
+def _is_our_script(path: bytes) -> bool:
+    return os.path.basename(path) == b"whitegoodsd" or path.endswith(b"whitegoodsd/__main__.py")
 
 
 def claim_pidfile(path: str) -> int | None:

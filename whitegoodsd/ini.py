@@ -9,7 +9,12 @@ parses the format itself and keeps ``FILE:LINE`` for every section and key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# Only these end a line: str.splitlines() would also split at a form feed,
+# NEL or U+2028 inside a comment and shift every later line number.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,25 @@ def strip_comment(value: str) -> str:
     return value.strip()
 
 
+def lines(text: str) -> list[str]:
+    """The lines of ``text``, split at ``\\n``, ``\\r\\n`` and ``\\r`` only."""
+    return LINE_BREAK.split(text)
+
+
+def line_of(data: bytes, offset: int) -> tuple[int, int]:
+    """The line and the column (both from 1, the column in bytes) of ``data[offset]``."""
+    breaks = list(re.finditer(rb"\r\n|\r|\n", data[:offset]))
+    start = breaks[-1].end() if breaks else 0
+    return len(breaks) + 1, offset - start + 1
+
+
 def parse(text: str, path: str) -> Document:
     """Parse INI text; never raises, every oddity becomes a problem or warning."""
     doc = Document(path)
     if text.startswith("\ufeff"):
         text = text[1:]
     current: Section | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         line = raw.strip()
         if not line or line[0] in ";#":
             continue

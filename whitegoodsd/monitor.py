@@ -11,6 +11,11 @@ failed poll, a sample at or above a running threshold, or an appliance
 running), else ``monitor_interval_nothing_running`` seconds after.  The
 first pass runs at once.
 
+Clocks: every interval (the detector's delays, cycle durations, integrated
+energy) is measured on the monotonic clock, which NTP steps and ``date -s``
+do not move; the wall clock is only for what people read and for the state
+file (``state.py`` says how a restart bridges the two).
+
 Signals: SIGTERM and SIGINT stop the loop (an unfinished pass is cancelled);
 SIGHUP reloads the INI file (``reload.py`` says what changes), keeping each
 remaining appliance's state.  With ``state_file`` set, state is restored at
@@ -27,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from whitegoodsd import config as configuration
-from whitegoodsd import drivers, notices, outputs, reload, schedule, sources
+from whitegoodsd import drivers, notices, outputs, reload, schedule, sources, state
 from whitegoodsd.config import ApplianceConfig, Config, ConfigError
 from whitegoodsd.detector import Detector, Event, EventKind
 from whitegoodsd.drivers.base import Driver
@@ -40,6 +45,7 @@ from whitegoodsd.status import ApplianceStatus
 from whitegoodsd.tracker import Tracker
 
 EventListener = Callable[[str, Event], None]
+HELD_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 
 
 def make_driver(appliance: ApplianceConfig, timeout: float) -> Driver:
@@ -86,18 +92,23 @@ class Monitor:
         logger: logging.Logger | None = None,
         on_reload: Callable[[Config], None] | None = None,
         wallclock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] | None = None,
         in_flight: int | None = None,
     ) -> None:
         self.log = logger or logging.getLogger("whitegoodsd")
         self.config = config
         self.on_reload = on_reload
         self.wallclock = wallclock
+        # Intervals are measured on the monotonic clock; a test's single clock drives both.
+        self.monotonic = monotonic or (time.monotonic if wallclock is time.time else wallclock)
+        self._origin = state.Clocks(wallclock(), self.monotonic(), state.boot_id())
         self.listeners: list[EventListener] = []
         self.hubs = sources.Hubs(config, self.deliver, self.log)
         self.appliances = [self._appliance(a, config) for a in config.appliances]
-        self.state = StateFile(config.state_file, self.log) if config.state_file else None
+        self.state = self._state_file(config)
         if self.state is not None:
-            self.state.restore(self._trackers())
+            now = state.Clocks(self.wallclock(), self.monotonic(), self._origin.boot)
+            self.state.restore(self._trackers(), now)
         self.outputs: list[outputs.Output] = outputs.build(config, self.log)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
@@ -114,6 +125,11 @@ class Monitor:
         if appliance.driver.PUSHED:
             self.hubs.attach(spec.name, appliance.driver)
         return appliance
+
+    def _state_file(self, config: Config) -> StateFile | None:
+        if not config.state_file:
+            return None
+        return StateFile(config.state_file, self.log, self._origin)
 
     def _trackers(self) -> dict[str, tuple[Tracker, str]]:
         return {a.name.upper(): (a.tracker, a.driver.address) for a in self.appliances}
@@ -142,6 +158,9 @@ class Monitor:
             loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal)
             loop.add_signal_handler(signal.SIGINT, self._on_stop_signal)
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+            # Held since the process began (whitegoodsd.__main__): any that
+            # came meanwhile are handled now, a SIGHUP as a reload.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         self.log.info("Starting.")
         try:
             await self.hubs.start()
@@ -201,6 +220,9 @@ class Monitor:
             await driver.close()
 
     async def close(self) -> None:
+        self._flush_logs()
+        if self.state is not None:
+            self.state.save(self._trackers())
         await self._close_retired()
         await self.hubs.close()
         for appliance in self.appliances:
@@ -222,7 +244,7 @@ class Monitor:
         outcomes: dict[str, Reading | PlugError] = {
             a.name: r for a, r in zip(polled, results, strict=True)
         }
-        now = self.wallclock()
+        now, elapsed = self.wallclock(), self.monotonic()
         result = PassResult(active=False)
         self._pass_events = result.events
         try:
@@ -239,14 +261,15 @@ class Monitor:
                     result.failed.append(appliance.name)
                     self._say(appliance, tracker.failed(outcome, now))
                 elif outcome is None:
-                    self._say(appliance, tracker.held(now))
+                    self._say(appliance, tracker.held(now, elapsed))
                 else:
                     self._debug_reading(appliance, outcome)
-                    self._say(appliance, tracker.sampled(outcome, now))
+                    self._say(appliance, tracker.sampled(outcome, now, elapsed))
                 result.active |= tracker.is_active()
         finally:
             self._pass_events = None
         self.passes += 1
+        self._flush_logs()
         if self.state is not None:
             self.state.save(self._trackers())
         self._publish()
@@ -263,7 +286,7 @@ class Monitor:
             return
         appliance.tracker.pushed_since_pass = True
         self._debug_reading(appliance, outcome)
-        self._say(appliance, appliance.tracker.sampled(outcome, now))
+        self._say(appliance, appliance.tracker.sampled(outcome, now, self.monotonic()))
 
     def _debug_reading(self, appliance: Appliance, reading: Reading) -> None:
         self.log.debug(
@@ -297,6 +320,11 @@ class Monitor:
     def _log_notice(self, appliance: Appliance, notice: Notice) -> None:
         level, text = lines.line(notice, appliance.config.settings)
         self.log.log(level, "%s", text, extra={"notice": notice})
+
+    def _flush_logs(self) -> None:
+        """Give lines that wait for syslog another chance (once a pass, and at the end)."""
+        for handler in self.log.handlers:
+            handler.flush()
 
     def statuses(self) -> list[ApplianceStatus]:
         return [a.status() for a in self.appliances]
@@ -348,7 +376,7 @@ class Monitor:
             appliances.append(kept)
         self.appliances = appliances
         if new.state_file != self.config.state_file:
-            self.state = StateFile(new.state_file, self.log) if new.state_file else None
+            self.state = self._state_file(new)
         self.config = new
         self.hubs.config = new
         if self.on_reload is not None:

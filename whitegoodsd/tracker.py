@@ -3,7 +3,10 @@
 Rules
 -----
 * Pure: no clock, no I/O, no logging.  The monitor hands it each poll's
-  outcome with the time it happened and logs the notices it returns.
+  outcome with the time it happened, on the wall clock (``at``, for what
+  people read) and on the monotonic clock (``elapsed``, for every interval
+  the detector measures, so that no clock step moves a delay, a duration or
+  an integrated energy), and logs the notices it returns.
 * A reading above ``max_plausible_mw`` is DISCARDED: the detector records it
   as a missed poll (detector.py), and the plug counts as answering.
 * ``unreachable_after`` failed polls in a row give UNREACHABLE once; the
@@ -29,6 +32,7 @@ failure            +1          no at N      FAILED (quiet when unreachable);
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from whitegoodsd import notices
@@ -79,8 +83,10 @@ class Tracker:
             said.append(Notice(self.name, notices.UNREACHABLE, at, reason=str(error)))
         return said
 
-    def sampled(self, reading: Reading, at: float) -> list[Notice]:
-        """A reading, taken (or received) at ``at``."""
+    def sampled(self, reading: Reading, at: float, elapsed: float | None = None) -> list[Notice]:
+        """A reading, taken (or received) at ``at``; ``elapsed``: the monotonic
+        clock then (None: ``at``, for a caller with a single clock)."""
+        mono = at if elapsed is None else elapsed
         said = []
         self.reading = reading
         self.error = None
@@ -96,22 +102,26 @@ class Tracker:
             self.error = f"implausible reading of {reading.power_mw:,} mW discarded"
             said.append(Notice(self.name, notices.DISCARDED, at, reason=self.error))
             return said
-        event = self.detector.sample(Sample(reading.power_mw, at, reading.total_wh))
+        event = self.detector.sample(Sample(reading.power_mw, mono, reading.total_wh))
         if event is None:
             return said
         if event.kind is EventKind.RUNNING:
             said.append(Notice(self.name, notices.RUNNING, at))
         else:
+            # The cycle's start as people read it: on the wall clock, now.
+            cycle = event.cycle and dataclasses.replace(
+                event.cycle, started=at - (mono - event.cycle.started)
+            )
             self.cycles += 1
-            self.last_cycle = event.cycle or self.last_cycle
-            said.append(Notice(self.name, notices.FINISHED, at, cycle=event.cycle))
+            self.last_cycle = cycle or self.last_cycle
+            said.append(Notice(self.name, notices.FINISHED, at, cycle=cycle))
         return said
 
-    def held(self, at: float) -> list[Notice]:
+    def held(self, at: float, elapsed: float | None = None) -> list[Notice]:
         """A pass in which a pushed plug sent nothing: its last value, again."""
         if self.reading is None:
             return []
-        return self.sampled(self.reading, at)
+        return self.sampled(self.reading, at, elapsed)
 
     def status(self, driver: str, plug: str) -> ApplianceStatus:
         return ApplianceStatus(

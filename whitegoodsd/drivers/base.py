@@ -24,6 +24,7 @@ families' convenience.
 from __future__ import annotations
 
 import abc
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -73,11 +74,27 @@ def split_host_port(text: str) -> tuple[str, int | None]:
             raise ValueError(f"expected ':PORT' after ']' in {text!r}")
         return host, parse_port(rest[1:])
     if text.count(":") > 1:
-        return text, None  # a bare IPv6 address
+        return _bare_ipv6(text), None
     host, sep, port = text.partition(":")
     if not host:
         raise ValueError(f"missing host in {text!r}")
     return host, parse_port(port) if sep else None
+
+
+def _bare_ipv6(text: str) -> str:
+    """An IPv6 address written without brackets (and so without a port)."""
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        address, _, port = text.rpartition(":")
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IPv6 address") from None
+        raise ValueError(
+            f"{text!r} is not an IPv6 address; for a port, write [{address}]:{port}"
+        ) from None
+    return text
 
 
 def parse_port(text: str) -> int:

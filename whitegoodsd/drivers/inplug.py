@@ -60,6 +60,15 @@ class InplugPlug(Driver):
     DISCOVERY = "whitegoodsd.discovery.inplug"
     DESCRIPTION = "Watts Clever INPLUG / Ankuoo NEO PRO (Broadlink, AES, UDP 80)"
 
+    @classmethod
+    def check(cls, host: str, port: int | None, options: Mapping[str, Any]) -> list[str]:
+        if ":" in host:  # only an IPv6 literal has one
+            return [
+                "the inplug driver speaks IPv4 only (Broadlink plugs have no IPv6); "
+                f"{host!r} is an IPv6 address"
+            ]
+        return []
+
     def __init__(
         self,
         host: str,

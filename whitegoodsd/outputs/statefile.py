@@ -3,6 +3,9 @@
 The format and its atomic replacement are in ``state.py``; this is the part
 that knows trackers: which of their fields are remembered, and what to say
 when the file cannot be written (once, and once more when it can again).
+Syslog lines of events not yet delivered are saved with the trackers and
+handed back to the syslog handler at start.  A newer daemon's file is never
+written over.
 """
 
 from __future__ import annotations
@@ -12,23 +15,36 @@ from collections.abc import Mapping
 
 from whitegoodsd import state
 from whitegoodsd.detector import Detector, State
+from whitegoodsd.outputs import syslog
 from whitegoodsd.tracker import Tracker
 
 
 class StateFile:
     """``state_file =``: each appliance's state and open cycle across restarts."""
 
-    def __init__(self, path: str, log: logging.Logger) -> None:
+    def __init__(self, path: str, log: logging.Logger, origin: state.Clocks | None = None) -> None:
         self.path = path
         self.log = log
+        self.origin = origin  # converts open cycles' monotonic times for the file
         self._saved: str | None = None  # the file's text as last written
         self._failing = False
+        self._frozen = False  # a newer daemon's file: left as it is
 
-    def restore(self, trackers: Mapping[str, tuple[Tracker, str]]) -> None:
-        """Give each tracker (by upper-cased name, with its plug's address) what was saved."""
-        loaded = state.load(self.path, {name: plug for name, (_, plug) in trackers.items()})
+    def restore(
+        self, trackers: Mapping[str, tuple[Tracker, str]], now: state.Clocks | None = None
+    ) -> None:
+        """Give each tracker (by upper-cased name, with its plug's address) what was saved.
+
+        ``now``: this run's clocks, to bring saved cycles onto its monotonic clock.
+        """
+        plugs = {name: plug for name, (_, plug) in trackers.items()}
+        loaded = state.load(self.path, plugs, now)
         for warning in loaded.warnings:
             self.log.warning("%s", warning)
+        self._frozen = not loaded.writable
+        handler = syslog.handler(self.log)
+        if handler is not None and loaded.pending:
+            handler.restore(loaded.pending)
         for name, (tracker, _) in trackers.items():
             saved = loaded.appliances.get(name)
             if saved is None:
@@ -42,6 +58,9 @@ class StateFile:
 
     def save(self, trackers: Mapping[str, tuple[Tracker, str]]) -> None:
         """Write the file if anything in it changed; never raises."""
+        if self._frozen:
+            return
+        handler = syslog.handler(self.log)
         text = state.dumps(
             {
                 tracker.name: state.ApplianceState(
@@ -52,7 +71,9 @@ class StateFile:
                     last_cycle=tracker.last_cycle,
                 )
                 for tracker, plug in trackers.values()
-            }
+            },
+            handler.pending() if handler is not None else (),
+            self.origin,
         )
         if text == self._saved:
             return

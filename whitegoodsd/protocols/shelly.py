@@ -35,8 +35,9 @@ RPC_USER = "admin"  # Gen2+ digest: the user is always admin
 SWITCH = "Switch.GetStatus"
 PM1 = "PM1.GetStatus"
 METHODS = (SWITCH, PM1)
-# RPC error codes that mean "no such method or component here": try the next one.
-NOT_HERE = frozenset({404, -105, -114})
+# The RPC error code for "no such method here" (a meter without a relay has no
+# Switch): try the next method.  -105, "no such id", is the user's to fix.
+NOT_HERE = frozenset({404})
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 from whitegoodsd.errors import AuthError, ProtocolError, Reading, finite
@@ -26,12 +27,12 @@ MAX_REPLY = 64 * 1024
 NEED_PASSWORD = "Need user=<username>&password=<password>"
 
 
-def target(username: str | None = None, password: str | None = None) -> str:
-    """The request target for a ``Status 10``, with credentials when given."""
+def target(username: str | None = None, password: str | None = None, command: str = COMMAND) -> str:
+    """The request target for a command (``Status 10``), with credentials when given."""
     query: list[tuple[str, str]] = []
     if password is not None:
         query += [("user", username or "admin"), ("password", password)]
-    query.append(("cmnd", COMMAND))
+    query.append(("cmnd", command))
     return "/cm?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="")
 
 
@@ -58,6 +59,8 @@ def milli(value: object, what: str) -> int:
 def _pick(value: object, channel: int, what: str) -> object:
     """``value``, or its ``channel``-th element when it is an array."""
     if not isinstance(value, list):
+        if channel:
+            raise ProtocolError(f"{what} is a single value: the plug has one channel")
         return value
     if not 0 <= channel < len(value):
         raise ProtocolError(f"no channel {channel}: {what} has {len(value)}")
@@ -85,7 +88,10 @@ def parse_status(body: bytes, channel: int = 0) -> Reading:
         raise ProtocolError("ENERGY has no Power")
     power_mw = milli(_pick(energy["Power"], channel, "Power"), "Power")
     voltage = energy.get("Voltage")
-    current = energy.get("Current")
+    if not isinstance(voltage, list) and voltage is not None:
+        voltage = [voltage] * (channel + 1)  # one mains for every channel
+    voltage = None if voltage is None else _optional({"Voltage": voltage}, "Voltage", channel)
+    current = _optional(energy, "Current", channel)
     total = _optional(energy, "Total", channel)
     total_wh = None if total is None else total * 1000
     if total_wh is not None and not math.isfinite(total_wh):
@@ -94,21 +100,19 @@ def parse_status(body: bytes, channel: int = 0) -> Reading:
         total_wh = _optional(energy, "ConsumptionTotal", channel)  # OpenBeken counts in Wh
     return Reading(
         power_mw=power_mw,
-        voltage_mv=None
-        if voltage is None
-        else milli(_pick(voltage, channel, "Voltage"), "Voltage"),
-        current_ma=None
-        if current is None
-        else milli(_pick(current, channel, "Current"), "Current"),
+        voltage_mv=None if voltage is None else milli(voltage, "Voltage"),
+        current_ma=None if current is None else milli(current, "Current"),
         total_wh=total_wh,
     )
 
 
 def _optional(energy: dict[str, Any], key: str, channel: int) -> float | None:
+    """An optional per-channel value; None when absent, or when a multi-channel
+    device gives one value for all (a sum, which is no channel's own)."""
     value = energy.get(key)
-    if value is None:
+    if value is None or (isinstance(value, list) and not value):
         return None
-    if isinstance(value, list) and not value:
+    if channel and not isinstance(value, list):
         return None
     return finite(_pick(value, channel, key), key)
 
@@ -162,3 +166,38 @@ def openbeken_reply(reading: Reading, *, time: str = "1970-01-01T00:00:00") -> d
 def warning_reply() -> dict[str, str]:
     """What Tasmota answers a request with a wrong or missing password."""
     return {"WARNING": NEED_PASSWORD}
+
+
+DEVICE_STATUS = "Status 0"
+
+
+@dataclass(frozen=True)
+class Device:
+    """What ``Status 0`` says about a device (for discovery)."""
+
+    name: str
+    mac: str
+    version: str
+    meters_power: bool  # StatusSNS carries ENERGY
+
+
+def parse_device(body: bytes) -> Device:
+    """A ``Status 0`` reply; AuthError for a WARNING, ProtocolError if not Tasmota."""
+    reply = loads(body)
+    if not isinstance(reply, dict):
+        raise ProtocolError("reply is not a JSON object")
+    if "WARNING" in reply:
+        raise AuthError("plug asks for a password")
+    status, net, firmware = (reply.get(k) for k in ("Status", "StatusNET", "StatusFWR"))
+    if not isinstance(status, dict) or not isinstance(net, dict):
+        raise ProtocolError("reply has no Status and StatusNET: not Tasmota")
+    names = status.get("FriendlyName")
+    name = status.get("DeviceName") or (names[0] if isinstance(names, list) and names else "")
+    sensors = reply.get("StatusSNS")
+    version = firmware.get("Version") if isinstance(firmware, dict) else ""
+    return Device(
+        name=name[:64] if isinstance(name, str) else "",
+        mac=net.get("Mac", "")[:32] if isinstance(net.get("Mac"), str) else "",
+        version=version[:40] if isinstance(version, str) else "",
+        meters_power=isinstance(sensors, dict) and isinstance(sensors.get("ENERGY"), dict),
+    )
