@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 from test_cycles_end_to_end import load_config, replay
+from test_pushed_source import INI, PushyHub, pushy  # noqa: F401 - its fixture too
 
+from whitegoodsd import config as configuration
 from whitegoodsd import state
+from whitegoodsd.errors import Reading
 from whitegoodsd.monitor import Monitor
 
 from conftest import FakeClock, SyslogListener
@@ -93,3 +96,21 @@ def test_a_newer_daemons_state_file_is_left_untouched(
         f"daemon's {state.VERSION}; left untouched, running without it."
     ) in texts
     assert state_file.read_text() == newer
+
+
+def test_an_event_pushed_between_passes_is_saved_at_once(tmp_path: Path) -> None:
+    state_file = tmp_path / "state.json"
+    config = configuration.parse(INI + f"[whitegoodsd]\nstate_file = {state_file}\n", "p.ini")
+
+    async def scenario() -> None:
+        monitor = Monitor(config)
+        (hub,) = PushyHub.made
+        await monitor.hubs.start()
+        for milliwatts in (5_000, 6_000, 1_000, 1_000):
+            hub.deliver("SOCKET", Reading(milliwatts), 0.0)
+        # No pass since: as after a kill -9 in the idle interval.
+        saved = json.loads(state_file.read_text())["appliances"]["SOCKET"]
+        assert (saved["running"], saved["cycles"]) == (False, 1)
+        await monitor.close()
+
+    asyncio.run(scenario())

@@ -286,7 +286,11 @@ class Monitor:
             return
         appliance.tracker.pushed_since_pass = True
         self._debug_reading(appliance, outcome)
-        self._say(appliance, appliance.tracker.sampled(outcome, now, self.monotonic()))
+        said = appliance.tracker.sampled(outcome, now, self.monotonic())
+        self._say(appliance, said)
+        if self.state is not None and any(n.is_event for n in said):
+            # Not at the next pass, which may be 15 idle minutes away.
+            self.state.save(self._trackers())
 
     def _debug_reading(self, appliance: Appliance, reading: Reading) -> None:
         self.log.debug(
