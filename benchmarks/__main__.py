@@ -1,8 +1,9 @@
 """``python -m benchmarks``: run every benchmark and print a table.
 
 Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
-client), the same with 10% of the plugs silent, the daemon's footprint, and
-the per-poll CPU of each plug family beside the Kasa XOR poll.
+client), the same with 10% of the plugs silent, the daemon's footprint,
+the per-poll CPU of each plug family beside the Kasa XOR poll, and the KLAP
+poll (Kasa and Tapo, session kept and new) with python-kasa's beside it.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 
@@ -19,7 +20,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import families, footprint, passes
+from benchmarks import families, footprint, klap, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -118,6 +119,23 @@ def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
                 f"{f.failed:,}",
                 f"{f.wall:,.2f} s",
                 f"{f.wall / poll_timeout:.2f}x",
+            ]
+        )
+    print(table(rows))
+
+
+def print_klap(figures: list[passes.PassFigures]) -> None:
+    base = figures[0]  # whitegoodsd's XOR poll
+    rows = [["client", "plugs", "wall / pass", "CPU / poll", "x XOR poll", "plugs' CPU / poll"]]
+    for f in figures:
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
+                "" if f.farm_cpu_per_poll is None else us(f.farm_cpu_per_poll),
             ]
         )
     print(table(rows))
@@ -232,16 +250,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
     parser.add_argument(
         "--only",
-        choices=["passes", "dead", "footprint", "families"],
+        choices=["passes", "dead", "footprint", "families", "klap"],
         action="append",
         help="run only these",
     )
     parser.add_argument(
         "--family-plugs", type=int, default=100, help="families: plugs of each family"
     )
+    parser.add_argument("--klap-plugs", type=int, default=100, help="plugs for the KLAP figures")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "dead", "footprint", "families"])
+    only = set(args.only or ["passes", "dead", "footprint", "families", "klap"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -265,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         dead = asyncio.run(dead_rows(sizes, args.timeout, sequential_limit=30.0))
         print_dead(dead, args.timeout)
+    if "klap" in only:
+        print(
+            f"\nKLAP: {args.klap_plugs} plugs, {args.repeat} passes after a warm-up; "
+            "CPU of the client process"
+        )
+        print_klap(asyncio.run(klap.klap_rows(args.klap_plugs, args.repeat, args.timeout)))
     if "footprint" in only:
         print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
         fp = footprint.run(args.passes)

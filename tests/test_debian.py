@@ -200,7 +200,11 @@ def test_the_packaged_service_files_are_the_sources_run_on_the_packaged_paths(
     expected.insert(expected.index("User=whitegoodsd") + 1, "Group=whitegoodsd")
     assert directives(unit) == expected, "debian/whitegoodsd.service: keep it in step"
     (exec_start,) = [line for line in expected if line.startswith("ExecStart=")]
-    assert exec_start == f"ExecStart={PROGRAM} --foreground -c {CONFIG}"
+    assert (
+        exec_start
+        == f"ExecStart={PROGRAM} --foreground -c ${{CREDENTIALS_DIRECTORY}}/{CONFIG.name}"
+    )
+    assert f"LoadCredential={CONFIG.name}:{CONFIG}" in expected
 
     source_script = (ROOT / "init" / "whitegoodsd.init").read_text()
     script = (tmp_path / SCRIPT.relative_to("/")).read_text()

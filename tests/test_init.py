@@ -27,21 +27,28 @@ SHELL_SCRIPTS = [
 ]
 
 
+CREDENTIAL = "${CREDENTIALS_DIRECTORY}/whitegoodsd.ini"
+
+
 def unit_copy(tmp_path: Path) -> Path:
     """The unit, its ExecStart pointed at a program that exists here (verify checks)."""
     text = UNIT.read_text()
-    assert f"ExecStart={INSTALLED} --foreground -c /etc/whitegoodsd.ini\n" in text
+    assert f"ExecStart={INSTALLED} --foreground -c {CREDENTIAL}\n" in text
     path = tmp_path / "whitegoodsd.service"
     path.write_text(text.replace(INSTALLED, sys.executable))
     return path
 
 
-def test_the_unit_runs_the_daemon_in_the_foreground_and_reloads_with_sighup() -> None:
+def test_the_unit_runs_the_daemon_in_the_foreground_on_a_private_copy_of_the_file() -> None:
     settings = dict(
         line.split("=", 1) for line in UNIT.read_text().splitlines() if re.match(r"^\w+=", line)
     )
     assert settings["Type"] == "exec"
-    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    # A root-owned 0600 file (it may hold passwords) reaches the dynamic user
+    # as a credential; a reload would re-read the copy made at start, so none.
+    assert settings["LoadCredential"] == "whitegoodsd.ini:/etc/whitegoodsd.ini"
+    assert settings["ExecStart"].endswith(f" -c {CREDENTIAL}")
+    assert "ExecReload" not in settings
     assert settings["Restart"] == "on-failure"
     assert settings["RestartPreventExitStatus"] == "2"
     assert settings["PrivateDevices"] == "yes"  # keeps /dev/log

@@ -193,3 +193,27 @@ def test_tasmota_channel_out_of_range() -> None:
         assert str(failure) == "Power is a single value: the plug has one channel"
 
     run(lambda: with_tasmota(test))
+
+
+@pytest.mark.parametrize("gen", [1, 2])
+def test_channel_picks_an_output_of_a_multi_channel_shelly(gen: int) -> None:
+    async def test(device: ShellyDevice, port: int) -> None:
+        for channel, watts in ((0, 1_500_000), (1, 7_000), (2, 2_200_000)):
+            driver = ShellyPlug("127.0.0.1", port, TIMEOUT, {"channel": channel})
+            assert (await driver.read()).power_mw == watts
+
+    others = (SettablePower(7_000), SettablePower(2_200_000))
+    run(lambda: with_shelly(gen, test, others=others))
+
+
+def test_channel_picks_an_element_of_tasmota_arrays() -> None:
+    async def test(device: TasmotaDevice, port: int) -> None:
+        first = await TasmotaPlug("127.0.0.1", port, TIMEOUT).read()
+        second = await TasmotaPlug("127.0.0.1", port, TIMEOUT, {"channel": 1}).read()
+        assert (first.power_mw, second.power_mw) == (2_150_000, 40_000)
+        # Total is one sum for both channels: no channel's own, so not given.
+        assert first.total_wh is None and second.total_wh is None
+        failure = await outcome(TasmotaPlug("127.0.0.1", port, TIMEOUT, {"channel": 2}))
+        assert str(failure) == "no channel 2: Power has 2"
+
+    run(lambda: with_tasmota(test, others=(SettablePower(40_000),)))

@@ -416,10 +416,36 @@ class _Reader:
         self.problems.append(ini.Problem(self.doc.path, line, section, key, message))
 
 
-def parse(text: str, path: str) -> Config:
-    """Build a Config from INI text, or raise ConfigError listing every problem."""
+def _secret_keys() -> set[str]:
+    return {o.name for family in _families().values() for o in family.OPTIONS if o.secret}
+
+
+def _exposed_secrets(doc: ini.Document, mode: int) -> list[ini.Problem]:
+    """A warning for each secret (a password) in a file that others may read."""
+    if not mode & 0o004:
+        return []
+    secret = _secret_keys()
+    return [
+        ini.Problem(
+            doc.path, entry.line, section.name, entry.key,
+            f"holds a password, but the file is readable by others (mode {mode & 0o777:04o}): "
+            f"chmod 0600 {doc.path}",
+        )
+        for section in doc.sections.values()
+        for name, entry in section.entries.items()
+        if name in secret and entry.value
+    ]  # fmt: skip
+
+
+def parse(text: str, path: str, mode: int = 0o600) -> Config:
+    """Build a Config from INI text, or raise ConfigError listing every problem.
+
+    ``mode`` is the file's permission bits: a password in a file others can
+    read is a warning.
+    """
     doc = ini.parse(text, path)
     reader = _Reader(doc)
+    reader.warnings.extend(_exposed_secrets(doc, mode))
     main = doc.section(MAIN_SECTION)
     if main is None:
         reader.problems.append(ini.Problem(path, 1, MAIN_SECTION, None, "section is missing"))
@@ -609,6 +635,7 @@ def load(path: str) -> Config:
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
+            mode = os.fstat(handle.fileno()).st_mode
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(
@@ -625,7 +652,7 @@ def load(path: str) -> Config:
         line, column = ini.line_of(data[bom:], exc.start)
         message = f"not UTF-8: byte 0x{data[bom + exc.start]:02x} at column {column}"
         raise ConfigError([ini.Problem(path, line, None, None, message)], []) from None
-    return parse(text, path)
+    return parse(text, path, mode)
 
 
 def summary(config: Config) -> str:

@@ -69,11 +69,13 @@ class Appliance:
 
 
 def appliances() -> list[Appliance]:
-    """A washer on a Kasa v2 plug, a dryer on a v1, a dishwasher on an INPLUG if there is one."""
+    """A washer on a Kasa v2 plug, a dryer on a Tapo P110 (KLAP) or else a Kasa v1,
+    a dishwasher on an INPLUG if there is one."""
     dishwasher_plug = "inplug" if "inplug" in families() else "kasa-v2"
+    dryer_plug = "tapo" if "tapo" in families() else "kasa-v1"
     return [
         Appliance("WASHER", "kasa-v2", "washer"),
-        Appliance("DRYER", "kasa-v1", "dryer"),
+        Appliance("DRYER", dryer_plug, "dryer"),
         Appliance("DISHWASHER", dishwasher_plug, "dishwasher"),
     ]
 
@@ -180,6 +182,7 @@ class Demo:
             extra.append(("textfile", str(self.textfile)))
         ini = self.workdir / "whitegoodsd.ini"
         ini.write_text(ini_text(watched, speed=self.speed, extra=extra))
+        ini.chmod(0o600)  # it may hold an emulated plug's password
         return ini
 
     def _daemon_env(self) -> dict[str, str]:

@@ -251,6 +251,8 @@ class Monitor:
             for appliance in self.appliances:
                 outcome = outcomes.get(appliance.name)
                 tracker = appliance.tracker
+                for note in appliance.driver.notes():
+                    self.log.debug("%s: %s.", appliance.name, note)
                 if outcome is None:  # pushed
                     if tracker.pushed_since_pass:
                         tracker.pushed_since_pass = False

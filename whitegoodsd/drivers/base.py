@@ -156,6 +156,11 @@ class Driver(abc.ABC):
         """
         raise NotImplementedError(f"{self.NAME} plugs push their readings")
 
+    def notes(self) -> list[str]:
+        """What the driver learned since the last call that is worth a debug line
+        (which credentials a plug took, which protocol answered); drivers cannot log."""
+        return []
+
     async def read(self) -> Reading:
         """Poll the plug once on its own, bounded by ``timeout``; PlugError on failure."""
         from whitegoodsd import engine

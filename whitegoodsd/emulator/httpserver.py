@@ -69,7 +69,7 @@ Upgrade = Callable[[Request], Callable[[str], str | None] | None]
 # (raw bytes to send instead of the reply, close after them) or None: behave.
 Misbehave = Callable[[Request], tuple[bytes, bool] | None]
 _REASONS = {
-    200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
+    200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found",
     405: b"Method Not Allowed", 413: b"Payload Too Large", 500: b"Internal Server Error",
 }  # fmt: skip
 

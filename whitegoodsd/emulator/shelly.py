@@ -77,11 +77,13 @@ class ShellyDevice:
         index: int = 0,
         component: str = "switch",
         firmware: str | None = None,
+        others: tuple[PowerSource, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if gen not in (1, 2):
             raise ValueError(f"no emulated Shelly of generation {gen}")
         self.source = source
+        self.sources = (source, *others)  # one per output: a Pro 2PM has two
         self.gen = gen
         self.password = password
         self.username = username if gen == 1 else shelly.RPC_USER
@@ -97,8 +99,8 @@ class ShellyDevice:
         self.challenges = 0  # 401s answered
         self.nonces: dict[str, tuple[float, int]] = {}  # nonce -> (issued, highest nc)
 
-    def reading(self) -> Reading:
-        return meter_reading(self.source, self.clock(), self.index, self.relay_on)
+    def reading(self, channel: int = 0) -> Reading:
+        return meter_reading(self.sources[channel], self.clock(), self.index, self.relay_on)
 
     def identity(self) -> dict[str, Any]:
         if self.gen == 1:
@@ -135,11 +137,13 @@ class ShellyDevice:
                 (("WWW-Authenticate", 'Basic realm="SHPLG-S"'),),
                 content_type="text/plain",
             )
-        meter = shelly.gen1_meter(self.reading(), int(time.time()))
+        now = int(time.time())
+        meters = [shelly.gen1_meter(self.reading(n), now) for n in range(len(self.sources))]
         if request.path == "/status":
-            return _json(self._gen1_status(meter))
-        if request.path == "/meter/0":
-            return _json(meter)
+            return _json(self._gen1_status(meters))
+        path, _, number = request.path.rpartition("/")
+        if path == "/meter" and number.isdigit() and int(number) < len(meters):
+            return _json(meters[int(number)])
         if request.path == "/settings":
             return _json(self._gen1_settings())
         return Reply(404, b"Not Found", content_type="text/plain")
@@ -153,7 +157,7 @@ class ShellyDevice:
             return False
         return hmac.compare_digest(decoded, f"{self.username}:{self.password}")
 
-    def _gen1_status(self, meter: dict[str, Any]) -> dict[str, Any]:
+    def _gen1_status(self, meters: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "wifi_sta": {"connected": True, "ssid": "emulated", "ip": "127.0.0.1", "rssi": -52},
             "cloud": {"enabled": False, "connected": False},
@@ -163,7 +167,7 @@ class ShellyDevice:
             "relays": [{"ison": self.relay_on, "has_timer": False, "timer_started": 0,
                         "timer_duration": 0, "timer_remaining": 0, "overpower": False,
                         "source": "http"}],
-            "meters": [meter],
+            "meters": meters,
             "temperature": 32.1, "overtemperature": False, "tmp": {"tC": 32.1, "is_valid": True},
             "update": {"status": "idle", "has_update": False, "new_version": GEN1_FIRMWARE,
                        "old_version": GEN1_FIRMWARE},
@@ -219,18 +223,14 @@ class ShellyDevice:
     def call(self, method: str, params: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         """An RPC call: (result, None) or (None, error)."""
         channel = params.get("id", 0)
-        reading = self.reading()
         minute_ts = int(time.time()) // 60 * 60
         own = "Switch.GetStatus" if self.component == "switch" else "PM1.GetStatus"
         if method in ("Switch.GetStatus", "PM1.GetStatus"):
             if method != own:
                 return None, {"code": 404, "message": f"No handler for {method}"}
-            if channel != 0:
+            if not isinstance(channel, int) or not 0 <= channel < len(self.sources):
                 return None, {"code": -105, "message": f"Argument 'id', value {channel} not found!"}
-            if self.component == "switch":
-                return shelly.switch_status(0, reading, output=self.relay_on,
-                                            minute_ts=minute_ts), None  # fmt: skip
-            return shelly.pm1_status(0, reading, minute_ts=minute_ts), None
+            return self._component(channel, minute_ts), None
         if method == "Shelly.GetDeviceInfo":
             return self.identity(), None
         if method == "Sys.GetStatus":
@@ -240,12 +240,8 @@ class ShellyDevice:
                 "sys": self._sys(), "cloud": {"connected": False},
                 "mqtt": {"connected": False}, "ws": {"connected": False},
             }  # fmt: skip
-            key = f"{self.component}:0"
-            status[key] = (
-                shelly.switch_status(0, reading, output=self.relay_on, minute_ts=minute_ts)
-                if self.component == "switch"
-                else shelly.pm1_status(0, reading, minute_ts=minute_ts)
-            )
+            for n in range(len(self.sources)):
+                status[f"{self.component}:{n}"] = self._component(n, minute_ts)
             return status, None
         if method == "Shelly.GetConfig":
             return self._config(), None
@@ -259,6 +255,12 @@ class ShellyDevice:
             return {"components": components, "cfg_rev": 1, "offset": 0,
                     "total": len(components)}, None  # fmt: skip
         return None, {"code": 404, "message": f"No handler for {method}"}
+
+    def _component(self, channel: int, minute_ts: int) -> dict[str, Any]:
+        reading = self.reading(channel)
+        if self.component == "switch":
+            return shelly.switch_status(channel, reading, output=self.relay_on, minute_ts=minute_ts)
+        return shelly.pm1_status(channel, reading, minute_ts=minute_ts)
 
     def _sys(self) -> dict[str, Any]:
         return {
@@ -429,12 +431,13 @@ async def start_shelly(
     index: int = 0,
     component: str = "switch",
     firmware: str | None = None,
+    others: tuple[PowerSource, ...] = (),
     verbose: bool = False,
 ) -> HttpServer:
     """Serve an emulated Shelly of generation ``gen`` (1 or 2) on ``host``:``port``."""
     device = ShellyDevice(
         source, gen=gen, password=password, username=username, alias=alias, index=index,
-        component=component, firmware=firmware,
+        component=component, firmware=firmware, others=others,
     )  # fmt: skip
     server = await start_http(
         host, port, device.handle, name=alias, verbose=verbose, describe=describe

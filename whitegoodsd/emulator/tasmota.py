@@ -41,9 +41,11 @@ class TasmotaDevice:
         username: str = "admin",
         alias: str = "Emulated plug",
         index: int = 0,
+        others: tuple[PowerSource, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
+        self.sources = (source, *others)  # more than one: values become arrays
         self.password = password
         self.username = username
         self.alias = alias
@@ -54,8 +56,8 @@ class TasmotaDevice:
         self.requests = 0
         self.refused = 0
 
-    def reading(self) -> Reading:
-        return meter_reading(self.source, self.clock(), self.index)
+    def readings(self) -> list[Reading]:
+        return [meter_reading(s, self.clock(), self.index) for s in self.sources]
 
     def handle(self, request: Request) -> Reply:
         self.requests += 1
@@ -74,7 +76,7 @@ class TasmotaDevice:
         command = " ".join(query.get("cmnd", [""])[-1].split()).lower()
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
         if command in ("status 10", "status 8"):
-            return self._json(tasmota.status_reply([self.reading()], time=now))
+            return self._json(tasmota.status_reply(self.readings(), time=now))
         if command in ("status 0", "status"):
             return self._json(self._status_0(now))
         return self._json({"Command": "Unknown"})
@@ -91,7 +93,7 @@ class TasmotaDevice:
                           "Core": "2_7_7", "SDK": "2.2.2-dev(38a443e)", "Hardware": "ESP8266EX"},
             "StatusNET": {"Hostname": f"{self.topic}-{self.index:04d}", "IPAddress": "127.0.0.1",
                           "Mac": ":".join(self.mac[i:i + 2] for i in range(0, 12, 2))},
-            "StatusSNS": tasmota.status_reply([self.reading()], time=now)["StatusSNS"],
+            "StatusSNS": tasmota.status_reply(self.readings(), time=now)["StatusSNS"],
         }  # fmt: skip
 
 
@@ -113,10 +115,13 @@ async def start_tasmota(
     username: str = "admin",
     alias: str = "Emulated plug",
     index: int = 0,
+    others: tuple[PowerSource, ...] = (),
     verbose: bool = False,
 ) -> HttpServer:
     """Serve an emulated Tasmota plug on ``host``:``port`` (0: a free port)."""
-    device = TasmotaDevice(source, password=password, username=username, alias=alias, index=index)
+    device = TasmotaDevice(
+        source, password=password, username=username, alias=alias, index=index, others=others
+    )
     server = await start_http(
         host, port, device.handle, name=alias, verbose=verbose, describe=describe
     )

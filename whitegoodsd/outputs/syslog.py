@@ -136,6 +136,7 @@ class SyslogHandler(logging.Handler):
         self.dropped = 0  # lines lost since the last notice
         self._dropped_events: list[str] = []  # the first few of them that were events
         self._stalled = False  # the last send found the queue full and stuck
+        self.waits = 0  # times a full syslog socket held up the caller
 
     # -- what goes in -----------------------------------------------------------
 
@@ -269,7 +270,10 @@ class SyslogHandler(logging.Handler):
             except BlockingIOError:
                 # The queue is full.  Give a busy syslog daemon a moment, once;
                 # one that stays stuck costs that moment once, not per line.
-                if self._stalled or not self._wait_writable(self._socket):
+                if self._stalled:
+                    return False
+                self.waits += 1
+                if not self._wait_writable(self._socket):
                     self._stalled = True
                     return False
             except OSError as exc:

@@ -87,17 +87,15 @@ def parse_status(body: bytes, channel: int = 0) -> Reading:
     if "Power" not in energy:
         raise ProtocolError("ENERGY has no Power")
     power_mw = milli(_pick(energy["Power"], channel, "Power"), "Power")
-    voltage = energy.get("Voltage")
-    if not isinstance(voltage, list) and voltage is not None:
-        voltage = [voltage] * (channel + 1)  # one mains for every channel
-    voltage = None if voltage is None else _optional({"Voltage": voltage}, "Voltage", channel)
-    current = _optional(energy, "Current", channel)
-    total = _optional(energy, "Total", channel)
+    several = isinstance(energy["Power"], list) and len(energy["Power"]) > 1
+    voltage = _own(energy, "Voltage", channel, shared=True)  # one mains for every channel
+    current = _own(energy, "Current", channel, several)
+    total = _own(energy, "Total", channel, several)
     total_wh = None if total is None else total * 1000
     if total_wh is not None and not math.isfinite(total_wh):
         raise ProtocolError("Total is out of range")
     if total_wh is None:
-        total_wh = _optional(energy, "ConsumptionTotal", channel)  # OpenBeken counts in Wh
+        total_wh = _own(energy, "ConsumptionTotal", channel, several)  # OpenBeken: Wh
     return Reading(
         power_mw=power_mw,
         voltage_mv=None if voltage is None else milli(voltage, "Voltage"),
@@ -106,15 +104,23 @@ def parse_status(body: bytes, channel: int = 0) -> Reading:
     )
 
 
-def _optional(energy: dict[str, Any], key: str, channel: int) -> float | None:
-    """An optional per-channel value; None when absent, or when a multi-channel
-    device gives one value for all (a sum, which is no channel's own)."""
+def _own(
+    energy: dict[str, Any], key: str, channel: int, several: bool = False, *, shared: bool = False
+) -> float | None:
+    """The channel's own value of an optional key, or None.
+
+    An array gives each channel its own; a single value on a device with
+    several channels is a sum, no channel's own, unless it is ``shared``
+    (the mains voltage).
+    """
     value = energy.get(key)
     if value is None or (isinstance(value, list) and not value):
         return None
-    if channel and not isinstance(value, list):
+    if isinstance(value, list):
+        return finite(_pick(value, channel, key), key)
+    if (several or channel) and not shared:
         return None
-    return finite(_pick(value, channel, key), key)
+    return finite(value, key)
 
 
 def status_reply(readings: list[Reading], *, time: str = "1970-01-01T00:00:00") -> dict[str, Any]:
