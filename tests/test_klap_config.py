@@ -53,6 +53,9 @@ def test_credentials_in_the_main_section_are_every_plugs_default(tmp_path: Path)
     assert plugs["KETTLE"].option("protocol") == "auto"
     summary = configuration.summary(config)
     assert "secret" not in summary and "password (set)" in summary
+    assert "DRYER: kasa plug at 192.0.2.2:80," in summary  # KLAP: HTTP
+    assert "KETTLE: kasa plug at 192.0.2.3:9999," in summary
+    assert "WASHER: tapo plug at 192.0.2.1:80," in summary
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o604])

@@ -14,7 +14,7 @@ from whitegoodsd.drivers.kasa import KasaPlug
 from whitegoodsd.drivers.tapo import TapoPlug
 from whitegoodsd.emulator import SettablePower
 from whitegoodsd.emulator.kasa import KasaDevice, start_kasa
-from whitegoodsd.emulator.klap import KlapServer, start_klap
+from whitegoodsd.emulator.klap import Answer, KlapServer, start_klap
 from whitegoodsd.emulator.smart import SmartDevice
 from whitegoodsd.errors import AuthError, PlugError
 from whitegoodsd.protocols import tapo
@@ -230,5 +230,25 @@ def test_kasa_auto_keeps_to_the_legacy_protocol_when_it_answers() -> None:
         assert (await driver.read()).power_mw == 7_000
         assert driver.protocol == "xor" and driver.notes() == []
         await legacy.close()
+
+    run(scenario)
+
+
+def test_a_plug_without_klap_is_told_apart() -> None:
+    async def scenario() -> None:
+        server, _, _ = await tapo_plug()
+        original = server.answer
+
+        def old_firmware(method: str, target: str, cookie: str | None, body: bytes) -> Any:
+            if target == "/app/handshake1":
+                return Answer(404)
+            return original(method, target, cookie, body)
+
+        server.answer = old_firmware  # type: ignore[method-assign]
+        driver = TapoPlug("127.0.0.1", server.port, 5, CREDENTIALS)
+        with pytest.raises(PlugError) as caught:
+            await driver.read()
+        assert str(caught.value) == _klap.NO_KLAP
+        await server.close()
 
     run(scenario)

@@ -217,3 +217,18 @@ def test_channel_picks_an_element_of_tasmota_arrays() -> None:
         assert str(failure) == "no channel 2: Power has 2"
 
     run(lambda: with_tasmota(test, others=(SettablePower(40_000),)))
+
+
+def test_notes_say_what_was_learned_once() -> None:
+    async def test(device: ShellyDevice, port: int) -> None:
+        driver = ShellyPlug("127.0.0.1", port, TIMEOUT, {"password": "pw"})
+        await driver.read()
+        assert driver.notes() == [
+            "Shelly Gen2 S3PM-001PCEU16, firmware 20231107-164738/1.0.8-g8c7bb8d, password set",
+            f"new digest nonce (SHA-256, realm {device.device_id})",
+            "read with PM1.GetStatus",
+        ]
+        await driver.read()
+        assert driver.notes() == []
+
+    run(lambda: with_shelly(2, test, password="pw", component="pm1"))

@@ -680,7 +680,7 @@ def summary(config: Config) -> str:
     for a in config.appliances:
         s = a.settings
         family = a.plug.family
-        port = a.plug.port if a.plug.port is not None else family.DEFAULT_PORT
+        port = a.plug.port if a.plug.port is not None else family.default_port(dict(a.plug.options))
         where = format_address(a.plug.host, port)
         hysteresis = ""
         if (s.threshold_finished_mw, s.minsamples_finished) != (

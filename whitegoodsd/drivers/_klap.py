@@ -39,6 +39,10 @@ TPAP_REFUSAL = (
     'the plug refuses KLAP (TPAP firmware): switch on "Third-Party Compatibility" '
     "in the Tapo app (Me > Third-Party Services)"
 )
+NO_KLAP = (
+    "the plug does not speak KLAP (HTTP 404 at /app/handshake1): its firmware predates it; "
+    "update the plug's firmware in the vendor's app"
+)
 MARGIN = 20 * 60  # seconds before the plug's TIMEOUT when a new session is made
 
 
@@ -64,6 +68,11 @@ PASSWORD = Option(
     metavar="PASSWORD",
     secret=True,
 )
+
+
+def _status(response: http.Response) -> str:
+    reason = "".join(c for c in response.reason[:40] if c.isprintable())
+    return f"HTTP {response.status} {reason}".rstrip()
 
 
 @dataclass
@@ -156,7 +165,7 @@ class KlapClient:
             self.live = None
             raise klap.SessionEnded(f"the plug ended the session (HTTP {response.status})")
         if response.status != 200:
-            raise ProtocolError(f"request answered HTTP {response.status} {response.reason[:40]}")
+            raise ProtocolError(f"request answered {_status(response)}")
         try:
             return live.session.open(response.body, seq)
         except klap.SessionEnded:
@@ -170,10 +179,10 @@ class KlapClient:
         response = yield from self._post(klap.HANDSHAKE1, local_seed, None)
         if response.status == 403:
             raise PlugError(TPAP_REFUSAL)
+        if response.status == 404:
+            raise ProtocolError(NO_KLAP)
         if response.status != 200:
-            raise ProtocolError(
-                f"handshake1 answered HTTP {response.status} {response.reason[:40]}"
-            )
+            raise ProtocolError(f"handshake1 answered {_status(response)}")
         cookie, lifetime = klap.session_cookies(response.cookies())
         found = None
         for version in (2, 1):
@@ -192,9 +201,7 @@ class KlapClient:
         proof = klap.client_hash(version, local_seed, remote_seed, auth)
         response = yield from self._post(klap.HANDSHAKE2, proof, cookie)
         if response.status != 200:
-            raise ProtocolError(
-                f"handshake2 answered HTTP {response.status} {response.reason[:40]}"
-            )
+            raise ProtocolError(f"handshake2 answered {_status(response)}")
         ends = self.clock() + lifetime - min(MARGIN, lifetime / 4)
         self.live = _Live(klap.Session(local_seed, remote_seed, auth), cookie, version, ends)
         self.handshakes += 1

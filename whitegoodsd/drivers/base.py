@@ -129,11 +129,17 @@ class Driver(abc.ABC):
         options: Mapping[str, Any] | None = None,
     ) -> None:
         self.host = host
-        self.port = self.DEFAULT_PORT if port is None else port
+        self.port = self.default_port(options or {}) if port is None else port
         self.timeout = timeout
         values = {o.name: o.default for o in self.OPTIONS}
         values.update(options or {})
         self.options: Mapping[str, Any] = values
+
+    @classmethod
+    def default_port(cls, options: Mapping[str, Any]) -> int | None:
+        """The port of a plug whose ``smartplug`` names none (``DEFAULT_PORT``,
+        unless an option says otherwise)."""
+        return cls.DEFAULT_PORT
 
     @classmethod
     def parse_smartplug(cls, text: str) -> tuple[str, int | None]:

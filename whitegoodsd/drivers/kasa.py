@@ -104,8 +104,7 @@ class KasaPlug(Driver):
         super().__init__(host, port, timeout, options)
         protocol = self.options.get("protocol") or "auto"
         if protocol == "klap":
-            self.port = klap.PORT if port is None else port
-            http_port = self.port
+            http_port = self.port or klap.PORT
         else:
             http_port = self.options.get("http_port") or klap.PORT
         username, password = self.options.get("username"), self.options.get("password")
@@ -115,6 +114,10 @@ class KasaPlug(Driver):
         self.mode: str = protocol
         # what answered last: "xor" or "klap"; None until one did (auto)
         self.protocol: str | None = protocol if protocol != "auto" else None
+
+    @classmethod
+    def default_port(cls, options: Mapping[str, Any]) -> int | None:
+        return klap.PORT if options.get("protocol") == "klap" else kasa.PORT
 
     def notes(self) -> list[str]:
         return self.klap.take_notes() if self.klap is not None else []

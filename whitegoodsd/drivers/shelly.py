@@ -108,6 +108,12 @@ class ShellyPlug(Driver):
             f":{port_shown}" if port_shown else ""
         )
         self._open = False
+        self._notes: list[str] = []
+
+    def notes(self) -> list[str]:
+        """What was learned since the last call: the generation, a new digest nonce."""
+        taken, self._notes = self._notes, []
+        return taken
 
     # -- one request --------------------------------------------------------------
 
@@ -144,8 +150,11 @@ class ShellyPlug(Driver):
         response = yield from self._get(shelly.IDENTIFY, [])
         if response.status != 200:
             raise ProtocolError(f"/shelly answered {_status_line(response)}: not a Shelly?")
-        self.identity = shelly.parse_identity(response.body)
+        self.identity = found = shelly.parse_identity(response.body)
         self.identifications += 1
+        firmware = f", firmware {found.firmware}" if found.firmware else ""
+        auth = ", password set" if found.auth else ""
+        self._notes.append(f"Shelly Gen{found.gen} {found.model}{firmware}{auth}")
         self.method = None
         self.digest.forget()
 
@@ -171,6 +180,8 @@ class ShellyPlug(Driver):
             response = yield from self._authorised(shelly.rpc_target(method, self.channel))
             if response.status == 200:
                 reading = shelly.parse_rpc_status(response.body, method)
+                if method != self.method and method != shelly.SWITCH:
+                    self._notes.append(f"read with {method}")
                 self.method = method
                 return reading
             error = shelly.rpc_error(_json_or_none(response.body))
@@ -198,8 +209,9 @@ class ShellyPlug(Driver):
                 self.digest.forget()
                 raise AuthError("the plug refused the password (HTTP 401)")
             challenges = [v for k, v in response.headers if k == "www-authenticate"]
-            self.digest.challenge(challenges)
+            chosen = self.digest.challenge(challenges)
             self.challenges += 1
+            self._notes.append(f"new digest nonce ({chosen.algorithm}, realm {chosen.realm[:40]})")
             fresh = True
 
 
