@@ -1,9 +1,12 @@
 """``python -m benchmarks``: run every benchmark and print a table.
 
-Poll passes with 100 and 1,000 plugs (whitegoodsd, python-kasa, a sequential
-client), the same with 10% of the plugs silent, the daemon's footprint,
-the per-poll CPU of each plug family beside the Kasa XOR poll, and the KLAP
-poll (Kasa and Tapo, session kept and new) with python-kasa's beside it.
+Poll passes with 100 and 1,000 plugs (whitegoodsd's pass and its ``--once``,
+python-kasa, a sequential client), the same with 10% of the plugs silent
+(python-kasa with its default retries and without), an HTTP plug's poll
+over the same engine (next to aiohttp), the daemon's footprint (memory,
+start-up, CPU busy and idle), the per-poll CPU of each plug family beside
+the Kasa XOR poll, and the KLAP poll (Kasa and Tapo, session kept and new)
+with python-kasa's beside it.
 Everything runs on 127.0.0.1; the plugs are served by another process.  The
 figures are printed next to the targets; nothing passes or fails.
 
@@ -20,7 +23,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import families, footprint, klap, passes
+from benchmarks import families, footprint, http, klap, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -57,6 +60,7 @@ async def pass_rows(sizes: list[int], repeat: int, poll_timeout: float) -> list[
     for size in sizes:
         with Farm(size) as farm:
             figures.append(await passes.whitegoodsd_passes(farm, poll_timeout, repeat))
+            figures.append(await passes.once_passes(farm, poll_timeout, repeat))
             figures.append(await passes.python_kasa_passes(farm, poll_timeout, repeat))
             figures.append(await passes.sequential_passes(farm, poll_timeout, repeat))
     return figures
@@ -71,6 +75,9 @@ async def dead_rows(
         with Farm(size, silent=dead) as farm:
             figures.append(await passes.whitegoodsd_passes(farm, poll_timeout, 1, warm_up=False))
             figures.append(await passes.python_kasa_passes(farm, poll_timeout, 1, warm_up=False))
+            figures.append(
+                await passes.python_kasa_passes(farm, poll_timeout, 1, warm_up=False, retries=0)
+            )
             if dead * poll_timeout <= sequential_limit:
                 figures.append(await passes.sequential_passes(farm, poll_timeout, 1, warm_up=False))
     return figures
@@ -109,6 +116,24 @@ def print_passes(figures: list[passes.PassFigures]) -> None:
     print(table(rows))
 
 
+def print_http(figures: list[passes.PassFigures]) -> None:
+    rows = [["client", "plugs", "wall / pass", "CPU / poll", "of it kernel", "failed", "CPU ratio"]]
+    base = next(f for f in figures if f.client == "whitegoodsd HTTP")
+    for f in figures:
+        rows.append(
+            [
+                f.client,
+                f"{f.plugs:,}",
+                ms(f.wall),
+                us(f.cpu_per_poll),
+                us(f.kernel_per_poll),
+                f"{f.failed:,}",
+                f"{f.cpu_per_poll / base.cpu_per_poll:.2f}x",
+            ]
+        )
+    print(table(rows))
+
+
 def print_dead(figures: list[passes.PassFigures], poll_timeout: float) -> None:
     rows = [["client", "plugs", "silent", "wall / pass", "x timeout"]]
     for f in figures:
@@ -141,21 +166,51 @@ def print_klap(figures: list[passes.PassFigures]) -> None:
     print(table(rows))
 
 
-def print_footprint(fp: footprint.Footprint) -> None:
-    samples = fp.rss_samples or (fp.rss_start,)
+def print_footprint(
+    footprints: list[footprint.Footprint], idle: footprint.Idle, once: footprint.Once
+) -> None:
     rows = [
-        ["measure", "value"],
-        ["plugs watched", f"{fp.plugs}"],
-        ["start to first poll", ms(fp.first_poll)],
-        ["RSS after the first pass", mib(fp.rss_start)],
-        [f"RSS after {fp.passes:,} passes", mib(fp.rss_end)],
-        ["RSS min..max, every 1,000 passes", f"{mib(min(samples))} .. {mib(max(samples))}"],
-        ["CPU per pass", us(fp.cpu_per_pass)],
         [
-            "CPU between passes, idle",
-            f"{fp.idle_cpu_per_second * 1000:.3f} ms/s over {fp.idle_seconds:g} s",
+            "daemon",
+            "first poll",
+            "CPU by then",
+            "RSS first pass",
+            "RSS min..max",
+            "passes",
+            "CPU / pass",
+        ]
+    ]
+    for fp in footprints:
+        samples = (fp.rss_start, *fp.rss_samples)
+        rows.append(
+            [
+                fp.label,
+                ms(fp.first_poll),
+                ms(fp.first_poll_cpu),
+                mib(fp.rss_start),
+                f"{mib(min(samples))} .. {mib(max(samples))}",
+                f"{fp.passes:,}",
+                us(fp.cpu_per_pass),
+            ]
+        )
+    print(table(rows))
+    print()
+    cold = ", ".join(ms(p) for p in idle.passes)
+    rows = [
+        ["idle daemon", "value"],
+        [f"CPU of a pass after a {idle.sleep:g} s sleep ({idle.plugs} plugs)", cold],
+        [
+            "CPU between passes",
+            f"{idle.between * 1000:.4f} ms/s over {idle.watched:,.0f} s",
         ],
-        ["CPU per idle hour (default intervals)", ms(fp.cpu_per_idle_hour)],
+        [
+            f"CPU per idle hour (a pass every {footprint.IDLE_INTERVAL:g} s)",
+            ms(idle.per_idle_hour),
+        ],
+        [
+            f"whitegoodsd --once, {once.plugs} plugs, whole process",
+            f"{ms(once.wall)} wall, {ms(once.cpu)} CPU",
+        ],
     ]
     print(table(rows))
 
@@ -188,22 +243,37 @@ def verdict(ok: bool) -> str:
 
 def print_targets(
     figures: list[passes.PassFigures],
+    web: list[passes.PassFigures],
     dead: list[passes.PassFigures],
-    fp: footprint.Footprint | None,
+    fp: tuple[list[footprint.Footprint], footprint.Idle, footprint.Once] | None,
     poll_timeout: float,
 ) -> None:
     rows = [["target", "measured", ""]]
     by = {(f.client, f.plugs): f for f in figures}
     for size in sorted({f.plugs for f in figures}):
-        ours, theirs = by.get(("whitegoodsd", size)), by.get(("python-kasa", size))
-        if ours and theirs:
-            rows.append(
-                [
-                    f"CPU/poll <= python-kasa's ({size:,} plugs)",
-                    f"{us(ours.cpu_per_poll)} vs {us(theirs.cpu_per_poll)}",
-                    verdict(ours.cpu_per_poll <= theirs.cpu_per_poll),
-                ]
-            )
+        theirs = by.get(("python-kasa", size))
+        for client in ("whitegoodsd", "whitegoodsd --once"):
+            ours = by.get((client, size))
+            if ours and theirs:
+                ratio = ours.cpu_per_poll / theirs.cpu_per_poll
+                rows.append(
+                    [
+                        f"CPU/poll <= python-kasa's, {client} ({size:,} plugs)",
+                        f"{us(ours.cpu_per_poll)} vs {us(theirs.cpu_per_poll)}: {ratio:.2f}",
+                        verdict(ratio <= 1.0),
+                    ]
+                )
+    over = {f.client: f for f in web}
+    if "whitegoodsd HTTP" in over and "aiohttp (kept-open)" in over:
+        ours, theirs = over["whitegoodsd HTTP"], over["aiohttp (kept-open)"]
+        rows.append(
+            [
+                f"HTTP poll: CPU next to aiohttp's ({ours.plugs:,} plugs)",
+                f"{us(ours.cpu_per_poll)} vs {us(theirs.cpu_per_poll)}: "
+                f"{ours.cpu_per_poll / theirs.cpu_per_poll:.2f}",
+                "",
+            ]
+        )
     if ("whitegoodsd", 1000) in by:
         wall = by["whitegoodsd", 1000].wall
         rows.append(["1,000-plug pass < 250 ms", ms(wall), verdict(wall < 0.25)])
@@ -217,21 +287,33 @@ def print_targets(
                 ]
             )
     if fp is not None:
-        growth = fp.rss_end - fp.rss_start
+        footprints, idle, _ = fp
+        for limit, each in zip((20, 25), footprints, strict=False):
+            rows.append(
+                [
+                    f"RSS <= {limit} MiB ({each.label})",
+                    mib(each.rss_max),
+                    verdict(each.rss_max <= limit * 2**20),
+                ]
+            )
+        for each in footprints:
+            growth = each.rss_end - each.rss_start
+            rows.append(
+                [
+                    f"RSS flat over {each.passes:,} passes ({each.label})",
+                    f"{growth / 1024:+,.0f} KiB",
+                    verdict(growth < 1 * 2**20),
+                ]
+            )
+        first = footprints[0]
         rows.append(
             [
-                "RSS < 30 MiB",
-                mib(max(fp.rss_samples or (fp.rss_start,))),
-                verdict(max(fp.rss_samples or (fp.rss_start,)) < 30 * 2**20),
+                f"start to first poll < 100 ms ({first.label})",
+                f"{ms(first.first_poll)} ({ms(first.first_poll_cpu)} CPU)",
+                verdict(first.first_poll < 0.1),
             ]
         )
-        rows.append(
-            [
-                f"RSS flat over {fp.passes:,} passes",
-                f"{growth / 1024:+,.0f} KiB",
-                verdict(growth < 1 * 2**20),
-            ]
-        )
+        rows.append(["CPU per idle hour, as measured", ms(idle.per_idle_hour), ""])
     print(table(rows))
 
 
@@ -249,8 +331,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="poll timeout, seconds")
     parser.add_argument("--passes", type=int, default=10_000, help="footprint: passes to drive")
     parser.add_argument(
+        "--idle-sleep", type=float, default=30.0, help="footprint: seconds between idle passes"
+    )
+    parser.add_argument(
+        "--idle-passes", type=int, default=3, help="footprint: idle passes to watch"
+    )
+    parser.add_argument(
         "--only",
-        choices=["passes", "dead", "footprint", "families", "klap"],
+        choices=["passes", "http", "dead", "footprint", "families", "klap"],
         action="append",
         help="run only these",
     )
@@ -260,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--klap-plugs", type=int, default=100, help="plugs for the KLAP figures")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "dead", "footprint", "families", "klap"])
+    only = set(args.only or ["passes", "http", "dead", "footprint", "families", "klap"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -269,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     figures: list[passes.PassFigures] = []
     dead: list[passes.PassFigures] = []
+    web: list[passes.PassFigures] = []
     fp = None
     if "passes" in only:
         print(
@@ -277,6 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         figures = asyncio.run(pass_rows(sizes, args.repeat, args.timeout))
         print_passes(figures)
+    if "http" in only:
+        size = max(sizes)
+        print(
+            f"\nHTTP: {size:,} Tasmota-style plugs over the engine (h11, a fresh connection "
+            "per poll) next to the Kasa conversation and aiohttp (kept-open)"
+        )
+        web = asyncio.run(http.http_rows(size, args.timeout, args.repeat))
+        print_http(web)
     if "dead" in only:
         print(
             f"\nDead plugs: {DEAD_SHARE:.0%} of the plugs accept and never answer; "
@@ -292,8 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_klap(asyncio.run(klap.klap_rows(args.klap_plugs, args.repeat, args.timeout)))
     if "footprint" in only:
         print(f"\nFootprint: whitegoodsd -f watching {footprint.PLUGS} plugs")
-        fp = footprint.run(args.passes)
-        print_footprint(fp)
+        fp = footprint.run(args.passes, args.idle_sleep, args.idle_passes)
+        print_footprint(*fp)
     if "families" in only:
         print(
             f"\nFamilies: {args.family_plugs} plugs of each, {args.repeat} passes after a "
@@ -303,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(families.all_families(args.family_plugs, args.timeout, args.repeat))
         )
     print("\nTargets")
-    print_targets(figures, dead, fp, args.timeout)
+    print_targets(figures, web, dead, fp, args.timeout)
     sys.stdout.flush()
     return 0
 

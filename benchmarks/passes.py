@@ -8,6 +8,9 @@ served by a farm in another process (:mod:`benchmarks.plugs`):
 * python-kasa: ``IotPlug`` per plug, connected and ``update()``-d once
   beforehand, then the Energy module's ``get_status()`` for every plug at
   once over its kept-open connection (its normal use, default retries);
+* whitegoodsd --once: the command line's ``--once`` in this process (its
+  drivers made from the configuration, one ``poll_all``, a line printed
+  per plug), the start of the interpreter left out;
 * sequential: one plug after another, a fresh blocking connection each, as
   the original daemon did.
 
@@ -19,17 +22,20 @@ system part apart) and of the farm.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import io
 import logging
 import resource
 import socket
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.plugs import Farm
+from whitegoodsd import cli
 from whitegoodsd import config as configuration
 from whitegoodsd.errors import ProtocolError
 from whitegoodsd.monitor import Monitor
@@ -57,18 +63,24 @@ def ini_text(
     interval: float = 60.0,
     idle_interval: float | None = None,
     syslog_address: str = "/dev/log",
+    inplug_ports: Sequence[int] = (),
+    textfile: str | None = None,
 ) -> str:
-    """A config watching one appliance per port; the farm's 61.753 W keeps them idle."""
-    names = [f"P{i}" for i in range(len(ports))]
+    """A config watching one appliance per port (Kasa on TCP, then INPLUGs on UDP);
+    the farm's 61.753 W keeps them idle."""
+    plugs = [("kasa", port) for port in ports] + [("inplug", port) for port in inplug_ports]
+    names = [f"P{i}" for i in range(len(plugs))]
     sections = "".join(
-        f"[{name}]\nsmartplug = {HOST}:{port}\nthreshold_running_mw = 100000\nminsamples = 3\n"
-        for name, port in zip(names, ports, strict=True)
+        f"[{name}]\ndriver = {driver}\nsmartplug = {HOST}:{port}\n"
+        "threshold_running_mw = 100000\nminsamples = 3\n"
+        for name, (driver, port) in zip(names, plugs, strict=True)
     )
     idle = interval if idle_interval is None else idle_interval
+    output = f"textfile = {textfile}\n" if textfile else ""
     return (
         f"[whitegoodsd]\nappliances = {', '.join(names)}\ntimeout = {poll_timeout:g}\n"
         f"monitor_interval = {interval:g}\nmonitor_interval_nothing_running = {idle:g}\n"
-        f"syslog_address = {syslog_address}\n{sections}"
+        f"syslog_address = {syslog_address}\n{output}{sections}"
     )
 
 
@@ -127,8 +139,28 @@ async def whitegoodsd_passes(
         await monitor.close()
 
 
-async def python_kasa_passes(
+async def once_passes(
     farm: Farm, poll_timeout: float, repeat: int, warm_up: bool = True
+) -> PassFigures:
+    config = configuration.parse(ini_text(farm.ports, poll_timeout), "benchmark.ini")
+
+    def once() -> int:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            cli.once(config)
+        return sum("  error: " in line for line in printed.getvalue().splitlines())
+
+    async def one_pass() -> int:
+        return await asyncio.to_thread(once)  # --once runs a loop of its own
+
+    return await measure("whitegoodsd --once", len(farm.ports), repeat, one_pass, warm_up, farm)
+
+
+async def python_kasa_passes(
+    farm: Farm,
+    poll_timeout: float,
+    repeat: int,
+    warm_up: bool = True,
+    retries: int | None = None,
 ) -> PassFigures:
     from kasa import KasaException, Module
     from kasa.deviceconfig import DeviceConfig
@@ -148,12 +180,16 @@ async def python_kasa_passes(
     async def one_pass() -> int:
         polls: list[Awaitable[object]] = [p.modules[Module.Energy].get_status() for p in alive]
         # A plug that never answered has no modules: the same query, the same retries.
-        polls += [p.protocol.query(realtime) for p in dead]
+        if retries is None:
+            polls += [p.protocol.query(realtime) for p in dead]
+        else:
+            polls += [p.protocol.query(realtime, retry_count=retries) for p in dead]
         results = await asyncio.gather(*polls, return_exceptions=True)
         return sum(isinstance(r, KasaException | TimeoutError) for r in results)
 
     try:
-        return await measure("python-kasa", len(ports), repeat, one_pass, warm_up, farm)
+        name = "python-kasa" if retries is None else f"python-kasa, {retries} retries"
+        return await measure(name, len(ports), repeat, one_pass, warm_up, farm)
     finally:
         await asyncio.gather(*(p.disconnect() for p in plugs), return_exceptions=True)
 

@@ -1,12 +1,14 @@
 """A farm of emulated Kasa plugs in a process of its own, for the benchmarks.
 
-``python -m benchmarks.plugs COUNT [--silent N] [--family NAME [--password PW]]``
-listens on COUNT ports of 127.0.0.1, prints one JSON line ``{"ports": [...],
-"silent": [...]}`` and serves until its stdin closes.  The first N ports are
-silent (they accept and never answer); the others are the Kasa emulator's
-HS110 v2 (:func:`whitegoodsd.emulator.kasa.start_kasa`), or another emulated
-family by its ``whitegoodsd emulate --driver`` name, all reading a steady
-61.753 W.
+``python -m benchmarks.plugs COUNT [--silent N] [--family NAME [--password PW]]
+[--inplug M]`` listens on COUNT ports of 127.0.0.1 (and M UDP ports), prints
+one JSON line ``{"ports": [...], "silent": [...], "inplugs": [...]}`` and
+serves until its stdin closes.  The first N ports are silent (they accept and
+never answer); the others are the Kasa emulator's HS110 v2
+(:func:`whitegoodsd.emulator.kasa.start_kasa`), or another emulated family by
+its ``whitegoodsd emulate --driver`` name, all reading a steady 61.753 W; the
+UDP ports are emulated INPLUGs (:mod:`whitegoodsd.emulator.inplug`) reading
+the same.
 
 On stdin, a line ``count`` is answered with a JSON line: the meter readings
 served so far (one per poll) and the monotonic time of the first.
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 
 from whitegoodsd.emulator import SettablePower
+from whitegoodsd.emulator.inplug import InplugServer, start_inplug
 from whitegoodsd.emulator.kasa import KasaServer, start_kasa
 from whitegoodsd.emulator.serve import PlugServer
 
@@ -61,7 +64,9 @@ class Silent(asyncio.Protocol):
     """A connection that is accepted and never answered."""
 
 
-async def serve(count: int, silent: int, family: str = "kasa", password: str | None = None) -> None:
+async def serve(
+    count: int, silent: int, family: str = "kasa", password: str | None = None, inplugs: int = 0
+) -> None:
     from whitegoodsd.emulator.serve import families
 
     loop = asyncio.get_running_loop()
@@ -84,7 +89,11 @@ async def serve(count: int, silent: int, family: str = "kasa", password: str | N
             other = await start("127.0.0.1", 0, power, f"bench {number}", number, False, options)
             plugs.append(other)
             ports.append(other.port)
-    print(json.dumps({"ports": ports, "silent": list(range(silent))}), flush=True)
+    udp: list[InplugServer] = []
+    for _ in range(inplugs):
+        udp.append(await start_inplug("127.0.0.1", 0, power))
+    info = {"ports": ports, "silent": list(range(silent)), "inplugs": [u.port for u in udp]}
+    print(json.dumps(info), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
@@ -94,6 +103,8 @@ async def serve(count: int, silent: int, family: str = "kasa", password: str | N
         server.close()
     for served in plugs:
         await served.close()
+    for inplug in udp:
+        await inplug.close()
 
 
 def process_cpu(pid: int) -> float:
@@ -107,9 +118,15 @@ class Farm:
     """The farm as seen from a benchmark: a child process and its ports."""
 
     def __init__(
-        self, count: int, silent: int = 0, family: str = "kasa", password: str | None = None
+        self,
+        count: int,
+        silent: int = 0,
+        family: str = "kasa",
+        password: str | None = None,
+        inplugs: int = 0,
     ) -> None:
         extra = ["--family", family] + (["--password", password] if password else [])
+        extra += ["--inplug", str(inplugs)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.plugs", str(count), "--silent", str(silent), *extra],
             stdin=subprocess.PIPE,
@@ -124,6 +141,7 @@ class Farm:
         info = json.loads(line)
         self.ports: list[int] = info["ports"]
         self.silent: set[int] = set(info["silent"])
+        self.inplugs: list[int] = info["inplugs"]
 
     def cpu(self) -> float:
         """The farm's CPU seconds so far."""
@@ -161,9 +179,10 @@ def main() -> None:
     parser.add_argument("--silent", type=int, default=0)
     parser.add_argument("--family", default="kasa")
     parser.add_argument("--password")
+    parser.add_argument("--inplug", type=int, default=0)
     args = parser.parse_args()
     raise_nofile(4 * args.count + 256)
-    asyncio.run(serve(args.count, args.silent, args.family, args.password))
+    asyncio.run(serve(args.count, args.silent, args.family, args.password, args.inplug))
 
 
 if __name__ == "__main__":

@@ -52,8 +52,7 @@ STATE_FILE = STATE_DIR / "state.json"
 PIDFILE = Path("/run/whitegoodsd/whitegoodsd.pid")
 DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 # At least these (dh_python3 adds those of setup.cfg's install_requires).
-DEPENDS = ["adduser", "python3-cryptography", "python3-daemon", "python3-lockfile",
-           "python3-prometheus-client"]  # fmt: skip
+DEPENDS = ["adduser", "python3-cryptography", "python3-daemon", "python3-lockfile"]
 TOOLS = "apt-get install dpkg-dev debhelper dh-python (./run test installs them as root)"
 # Debian's tools and python3 for the packaging commands, whatever venv runs the tests.
 SYSTEM = {

@@ -11,7 +11,6 @@ failure, 2 configuration or usage error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import os
 import signal
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
-from whitegoodsd import __version__, exits
+from whitegoodsd import __version__, deferred, exits, tls
 from whitegoodsd import config as configuration
 from whitegoodsd.config import Config, ConfigError
 
@@ -159,6 +158,8 @@ def check_config(path: str) -> int:
 
 def once(config: Config) -> int:
     """Poll every appliance once and print a line for each."""
+    import asyncio
+
     from whitegoodsd.errors import Reading
     from whitegoodsd.monitor import make_driver
     from whitegoodsd.sources import poll_all
@@ -205,6 +206,8 @@ def format_reading(name: str, address: str, result: object) -> str:
 
 def run_foreground(config: Config, verbose: bool, *, stderr: bool = True) -> int:
     """Run the monitor in this process until stopped (daemon mode: after the fork)."""
+    import asyncio
+
     from whitegoodsd.monitor import Monitor
     from whitegoodsd.outputs import syslog
 
@@ -242,6 +245,8 @@ def demo_clock() -> Callable[[], float] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tls.import_asyncio()  # before anything imports asyncio: no ssl until TLS is used
+    deferred.defer()  # hashlib, h11...: loaded by the first poll that uses them
     try:
         return _main(argv)
     except BrokenPipeError:

@@ -20,14 +20,15 @@ so until the timeout.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from whitegoodsd.conversation import Connect, Conversation, Receive, Send
 from whitegoodsd.drivers.base import Driver, PlugError, ProtocolError, Reading
-from whitegoodsd.protocols import broadlink
+
+if TYPE_CHECKING:  # imported with the first INPLUG: a Kasa-only daemon never loads it
+    from whitegoodsd.protocols import broadlink
 
 T = TypeVar("T")
 
@@ -35,6 +36,8 @@ RESEND_INTERVAL = 1.0
 
 
 def _hello_reply(data: bytes) -> broadlink.DeviceInfo:
+    from whitegoodsd.protocols import broadlink
+
     try:
         return broadlink.parse_hello_reply(data)
     except broadlink.Stray:
@@ -55,7 +58,7 @@ class InplugPlug(Driver):
     """
 
     NAME = "inplug"
-    DEFAULT_PORT = broadlink.PORT
+    DEFAULT_PORT = 80  # broadlink.PORT
     EMULATOR = "whitegoodsd.emulator.inplug"
     DISCOVERY = "whitegoodsd.discovery.inplug"
     DESCRIPTION = "Watts Clever INPLUG / Ankuoo NEO PRO (Broadlink, AES, UDP 80)"
@@ -76,6 +79,8 @@ class InplugPlug(Driver):
         timeout: float,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        from whitegoodsd.protocols import broadlink
+
         super().__init__(host, port, timeout, options)
         self.client = broadlink.Client()
         self.info: broadlink.DeviceInfo | None = None
@@ -91,7 +96,8 @@ class InplugPlug(Driver):
         """One poll; a timeout names what was dropped while waiting, if anything."""
         self._dropped = 0
         try:
-            local = yield Connect(self.host, self.port or broadlink.PORT, datagram=True, local=True)
+            port = self.port or self.DEFAULT_PORT
+            local = yield Connect(self.host, port, datagram=True, local=True)
             return (yield from self._poll(local))
         except TimeoutError as exc:
             if self._dropped:
@@ -107,6 +113,8 @@ class InplugPlug(Driver):
         ``accept`` raises broadlink.Stray for a datagram to drop; the poll's
         deadline ends the asking.
         """
+        from whitegoodsd.protocols import broadlink
+
         resend = min(RESEND_INTERVAL, max(0.05, self.timeout / 3))
         while True:
             yield Send(packet)
@@ -121,6 +129,10 @@ class InplugPlug(Driver):
                     self._drop(str(exc))
 
     def _poll(self, local: tuple[str, int]) -> Conversation[Reading]:
+        import datetime as dt
+
+        from whitegoodsd.protocols import broadlink
+
         if self.info is None:
             hello = broadlink.Hello(dt.datetime.now().astimezone(), local[0], local[1])
             info = yield from self._ask(broadlink.hello_request(hello), _hello_reply)
@@ -148,6 +160,8 @@ class InplugPlug(Driver):
         self.authentications += 1
 
     def _power(self) -> Conversation[bytes]:
+        from whitegoodsd.protocols import broadlink
+
         request = self.client.control_request(broadlink.Control.GET_POWER)
         return (yield from self._ask(request, self.client.receive))
 

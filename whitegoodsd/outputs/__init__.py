@@ -62,7 +62,7 @@ def rebuild(
 
     built: list[Output] = []
     if config.textfile:
-        # Imported here: a daemon without a textfile never loads prometheus_client.
+        # Imported here: a daemon without a textfile never loads it.
         from whitegoodsd.outputs.textfile import TextfileOutput
 
         built.append(TextfileOutput(config.textfile))

@@ -1,12 +1,12 @@
 """Prometheus output: a file for node_exporter's textfile collector.
 
 After every pass the state of every appliance is rendered in the Prometheus
-text exposition format (by ``prometheus_client``, from a registry of our own,
-so none of the library's process metrics collide with node_exporter's) and
-written atomically: a temporary file in the same directory whose name does not
-end in ``.prom`` (node_exporter reads only ``*.prom``), flushed, synced, made
-0644 (node_exporter runs as another user), then renamed over the target.  A
-reader sees the old file or the new one, never a mix.
+text exposition format (version 0.0.4, written here directly: a few lines per
+metric need no library) and written atomically: a temporary file in the same
+directory whose name does not end in ``.prom`` (node_exporter reads only
+``*.prom``), flushed, synced, made 0644 (node_exporter runs as another user),
+then renamed over the target.  A reader sees the old file or the new one,
+never a mix.
 
 A plug that did not answer has ``up 0`` and no measurement series: a frozen
 last value would draw a flat line where the truth is "unknown".  Nothing is
@@ -15,8 +15,9 @@ ever written with a timestamp (node_exporter refuses the whole file) or as NaN.
 A write that fails (directory missing or unwritable, disk full) logs one line
 and leaves no temporary file behind; the next pass tries again.
 
-This module imports ``prometheus_client``: it is only imported when the
-configuration sets ``textfile``.
+Label values are escaped as the format says (backslash, double quote and
+newline); values are Python's shortest repr of a float, which Prometheus'
+parser reads back exactly.
 """
 
 from __future__ import annotations
@@ -25,17 +26,13 @@ import glob
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from whitegoodsd import __version__, files
 from whitegoodsd.status import ApplianceStatus
 
 PREFIX = "whitegoodsd_appliance_"
-LABELS = ("appliance", "driver")
 MODE = 0o644
 TEMP_SUFFIX = ".tmp"  # anything but ".prom"
 
@@ -60,7 +57,7 @@ class Spec:
     help: str
 
 
-# In file order.  A counter's name gets "_total" from prometheus_client.
+# In file order.  A counter's name gets "_total".
 METRICS = (
     Spec("up", False, "1 if the last poll of the appliance's plug answered, else 0."),
     Spec("running", False, "1 while the appliance runs a cycle, else 0."),
@@ -101,43 +98,61 @@ def values(status: ApplianceStatus) -> dict[str, float | None]:
     return out
 
 
-def families(statuses: Iterable[ApplianceStatus]) -> list[Metric]:
-    """The metric families for one pass, in a stable order; empty ones left out."""
-    rows = [((s.name, s.driver), values(s)) for s in statuses]
-    out: list[Metric] = []
-    for spec in METRICS:
-        kind = CounterMetricFamily if spec.counter else GaugeMetricFamily
-        family = kind(PREFIX + spec.name, spec.help, labels=LABELS)
-        for labels, row in rows:
-            value = _finite(row.get(spec.name))
-            if value is not None:
-                family.add_metric(labels, value)
-        if family.samples:
-            out.append(family)
-    info = GaugeMetricFamily(
-        "whitegoodsd_build_info", "The whitegoodsd version that wrote this file.",
-        labels=["version"],
-    )  # fmt: skip
-    info.add_metric([__version__], 1)
-    out.append(info)
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _headers(name: str, kind: str, text: str) -> str:
+    return f"# HELP {name} {_help(text)}\n# TYPE {name} {kind}\n"
+
+
+# The HELP and TYPE lines of each metric, made once.
+_HEADERS = tuple(
+    (
+        spec.name,
+        PREFIX + spec.name + ("_total" if spec.counter else ""),
+        _headers(
+            PREFIX + spec.name + ("_total" if spec.counter else ""),
+            "counter" if spec.counter else "gauge",
+            spec.help,
+        ),
+    )
+    for spec in METRICS
+)
+_BUILD_INFO = (
+    _headers("whitegoodsd_build_info", "gauge", "The whitegoodsd version that wrote this file.")
+    + f'whitegoodsd_build_info{{version="{_label_value(__version__)}"}} 1.0\n'
+)
+
+
+def pieces(statuses: Iterable[ApplianceStatus]) -> list[str]:
+    """The exposition text for one pass, in pieces: metrics in a stable order,
+    appliances in the given order, metrics without a sample left out."""
+    rows = [
+        (f'{{appliance="{_label_value(s.name)}",driver="{_label_value(s.driver)}"}} ', values(s))
+        for s in statuses
+    ]
+    out: list[str] = []
+    for key, name, headers in _HEADERS:
+        samples = [
+            f"{name}{labels}{value!r}\n"
+            for labels, row in rows
+            if (value := _finite(row.get(key))) is not None
+        ]
+        if samples:
+            out.append(headers)
+            out.extend(samples)
+    out.append(_BUILD_INFO)
     return out
 
 
-class _Snapshot:
-    """A collector serving the families of one pass."""
-
-    def __init__(self, statuses: Sequence[ApplianceStatus]) -> None:
-        self.statuses = statuses
-
-    def collect(self) -> Iterator[Metric]:
-        yield from families(self.statuses)
-
-
 def render(statuses: Sequence[ApplianceStatus]) -> bytes:
-    """The exposition text for ``statuses``, from a registry of its own."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(statuses))
-    return generate_latest(registry)
+    """The exposition text for ``statuses``."""
+    return "".join(pieces(statuses)).encode()
 
 
 def write_atomically(path: str, data: bytes) -> None:

@@ -20,8 +20,8 @@ drops them and keeps waiting.  A plug that no longer knows the session raises
 :class:`SessionRejected`.  Everything else wrong raises ProtocolError.
 
 The emulated INPLUG builds its replies with the same functions.  The AES
-cipher comes from ``cryptography``, imported on first use only, so a daemon
-that watches only Kasa plugs never loads it.
+cipher is :mod:`whitegoodsd.protocols.aes`: a few blocks per poll do not
+need the native library (and its megabytes of resident memory).
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
-import secrets
+import os
 import struct
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
 from whitegoodsd.errors import ProtocolError
+from whitegoodsd.protocols import aes
 
 PORT = 80
 INITIAL_KEY = bytes.fromhex("097628343fe99e23765c1513accf8b02")
@@ -127,13 +126,6 @@ def _le16(data: bytes | bytearray, offset: int) -> int:
 # -- AES ------------------------------------------------------------------
 
 
-@cache
-def _cipher(key: bytes) -> Any:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    return Cipher(algorithms.AES(key), modes.CBC(IV))
-
-
 def pad(plain: bytes) -> bytes:
     """Zero-pad to a whole number of AES blocks."""
     return plain + bytes(-len(plain) % BLOCK)
@@ -141,16 +133,14 @@ def pad(plain: bytes) -> bytes:
 
 def encrypt(key: bytes, plain: bytes) -> bytes:
     """AES-128-CBC with the fixed IV, after zero padding."""
-    encryptor = _cipher(bytes(key)).encryptor()
-    return bytes(encryptor.update(pad(plain)) + encryptor.finalize())
+    return aes.encrypt_cbc(key, IV, pad(plain))
 
 
 def decrypt(key: bytes, cipher: bytes) -> bytes:
     """Inverse of :func:`encrypt` (the padding stays)."""
     if len(cipher) % BLOCK:
         raise ProtocolError(f"payload of {len(cipher)} bytes is not whole AES blocks")
-    decryptor = _cipher(bytes(key)).decryptor()
-    return bytes(decryptor.update(cipher) + decryptor.finalize())
+    return aes.decrypt_cbc(key, IV, cipher)
 
 
 # -- discovery --------------------------------------------------------------
@@ -372,7 +362,7 @@ class Session:
 
     @classmethod
     def new(cls) -> Session:
-        return cls(secrets.randbits(32), secrets.token_bytes(16))
+        return cls(int.from_bytes(os.urandom(4), "big"), os.urandom(16))
 
 
 def auth_payload(client_name: str = "whitegoodsd") -> bytes:
@@ -446,7 +436,8 @@ class Client:
         self.devtype = devtype
         self.mac = mac
         self.session: Session | None = None
-        self._counter = secrets.randbits(16) if counter is None else counter & 0xFFFF
+        first = int.from_bytes(os.urandom(2), "big") if counter is None else counter
+        self._counter = first & 0xFFFF
         self._pending: tuple[int, int] | None = None  # (counter, command)
         self._answered: list[int] = []  # counters of recent answers, to name duplicates
 
