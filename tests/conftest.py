@@ -28,6 +28,7 @@ from whitegoodsd.errors import ProtocolError
 
 from kasa_plug import KasaTestPlug
 from kit import WAIT, FakeClock, LoopThread
+from mosquitto import Mosquitto, Subscriber
 
 # Re-exported: tests take the kit from conftest as well.
 __all__ = ["WAIT", "FakeClock", "KasaTestPlug", "LoopThread"]
@@ -286,6 +287,49 @@ def kasa_simulator() -> Iterator[Callable[[str], KasaSimulator]]:
     yield start
     for sim in started:
         sim.close()
+
+
+# -- Mosquitto (Debian) ---------------------------------------------------------
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """Start brokers on free loopback ports: ``mosquitto()`` or ``mosquitto(users={...})``."""
+    started: list[Mosquitto] = []
+
+    def start(users: dict[str, str] | None = None, persistence: bool = False) -> Mosquitto:
+        program = need_program("mosquitto", "apt-get install mosquitto")
+        passwd = need_program("mosquitto_passwd", "apt-get install mosquitto") if users else None
+        folder = tmp_path / f"mosquitto{len(started)}"
+        folder.mkdir()
+        broker = Mosquitto(
+            folder, program, users=users, passwd_program=passwd, persistence=persistence
+        )
+        started.append(broker)
+        return broker
+
+    yield start
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def subscriber() -> Iterator[Callable[..., Subscriber]]:
+    """``mosquitto_sub`` on a broker: ``subscriber(port, "#")``, ready when returned."""
+    started: list[Subscriber] = []
+
+    def start(port: int, topic: str = "#", *extra: str) -> Subscriber:
+        program = need_program("mosquitto_sub", "apt-get install mosquitto-clients")
+        pub = need_program("mosquitto_pub", "apt-get install mosquitto-clients")
+        sub = Subscriber(program, port, topic, extra=extra)
+        started.append(sub)
+        if topic == "#":
+            sub.ready(pub, port)
+        return sub
+
+    yield start
+    for sub in started:
+        sub.close()
 
 
 # -- an event loop in a thread, for in-process servers a blocking test drives --

@@ -386,12 +386,12 @@ def configure(text: str, plug: str, syslog_address: str) -> str:
         ("\nsmartplug = 192.0.2.10\n", f"\nsmartplug = {plug}\n"),
         ("\nmonitor_interval = 60\n", "\nmonitor_interval = 0.2\n"),
         (
-            "\nmonitor_interval_nothing_running = 900\n",
+            "\nmonitor_interval_nothing_running = 60\n",
             "\nmonitor_interval_nothing_running = 0.2\n",
         ),
         ("\nsyslog_address = /dev/log\n", f"\nsyslog_address = {syslog_address}\n"),
         ("\nlog_debug = 0\n", "\nlog_debug = 1\n"),
-        ("\nminsamples = 3\n", "\nminsamples = 2\n"),
+        ("\nkind = washer\n", "\nkind = washer\nminsamples = 2\nstart_delay = 0\n"),
     ]:
         assert old in edited, old
         edited = edited.replace(old, new, 1)
@@ -501,7 +501,10 @@ def test_an_appliance_named_by_hand_is_read_watched_and_kept_across_an_upgrade(
         CONFIG.write_text(configure(CONFIG.read_text(), plug.address, service.syslog_address))
         check = run(PROGRAM, "--check-config")
         assert check.stdout.startswith(f"{CONFIG}: OK, 1 appliance(s)\n")
-        assert f"WASHER: kasa plug at {plug.address}, RUNNING after 2 sample(s)" in check.stdout
+        assert (
+            f"WASHER: kasa plug at {plug.address}, kind washer, RUNNING after 2 sample(s)"
+            in check.stdout
+        )
         once = run(PROGRAM, "--once")
         assert re.fullmatch(rf"WASHER  {re.escape(plug.address)}  42\.500 W  .*\n", once.stdout)
 

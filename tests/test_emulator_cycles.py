@@ -1,10 +1,12 @@
 """Each built-in profile, served by ``whitegoodsd emulate``, through the real daemon.
 
-The daemon runs with the settings of whitegoodsd.ini.example, its intervals
-divided by the replay speed so that sample counts mean what they mean in real
-time.  Each appliance must be RUNNING once and FINISHED once: the washer's
-soak pauses, the dishwasher's long pauses and the dryer's anti-crease bursts
-neither split nor reopen a cycle.
+The daemon runs with whitegoodsd.ini.example, its intervals divided by the
+replay speed, and the settings in readings of emulator.profiles.SETTINGS in
+place of its kind presets (seconds do not speed up with the replay; sample
+counts polled faster mean what they mean in real time).  Each appliance must
+be RUNNING once and FINISHED once: the washer's soak pauses, the dishwasher's
+long pauses and the dryer's anti-crease bursts neither split nor reopen a
+cycle.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from whitegoodsd.emulator.profiles import BUILTIN, builtin
+from whitegoodsd.emulator.profiles import BUILTIN, SETTINGS, builtin
 
 from conftest import ROOT, Daemon, SyslogListener
 
@@ -86,7 +88,7 @@ def emulate(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
 
 
 def example_for(plugs: dict[str, str], syslog: Path, speed: float) -> str:
-    """whitegoodsd.ini.example with our plugs, our syslog socket and scaled intervals."""
+    """whitegoodsd.ini.example with our plugs, our syslog socket, scaled intervals and SETTINGS."""
     out = []
     section = ""
     for line in (ROOT / "whitegoodsd.ini.example").read_text().splitlines():
@@ -96,6 +98,13 @@ def example_for(plugs: dict[str, str], syslog: Path, speed: float) -> str:
         key = line.split("=", 1)[0].strip()
         if key == "smartplug":
             line = f"smartplug = {plugs[section]}"
+        elif key == "kind":
+            s = SETTINGS[section.lower()]
+            line = (
+                f"threshold_running_mw = {s.threshold_running_mw}\nminsamples = {s.minsamples}\n"
+                f"threshold_finished_mw = {s.threshold_finished_mw}\n"
+                f"minsamples_finished = {s.minsamples_finished}"
+            )
         elif key in ("monitor_interval", "monitor_interval_nothing_running"):
             seconds = float(line.split("=", 1)[1].split(";")[0])
             line = f"{key} = {seconds / speed:.6g}"

@@ -3,7 +3,7 @@
 The detection check here is pure: each built-in profile sampled on the
 monitor's schedule (every monitor_interval while active, else every
 monitor_interval_nothing_running), from many starting phases and with uneven
-intervals, through the detector with the settings of whitegoodsd.ini.example.
+intervals, through the detector with the settings the demo uses (SETTINGS).
 The same through the real daemon is in test_emulator_cycles.py.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from whitegoodsd import config as configuration
+from whitegoodsd import presets
 from whitegoodsd.detector import Detector, EventKind, Sample, Settings, State
 from whitegoodsd.emulator.profiles import (
     BUILTIN,
@@ -212,15 +213,13 @@ def test_replay_refuses_a_bad_speed(speed: float) -> None:
 # -- one cycle each, with the shipped settings -------------------------------------------
 
 
-def example_settings() -> dict[str, Settings]:
+def test_example_ini_ships_the_presets() -> None:
     config = configuration.load(str(EXAMPLE))
-    return {a.name.lower(): a.settings for a in config.appliances}
-
-
-def test_example_ini_ships_the_recommended_settings() -> None:
-    assert example_settings() == SETTINGS
-    config = configuration.load(str(EXAMPLE))
-    assert (config.monitor_interval, config.monitor_interval_nothing_running) == (60, 900)
+    for appliance in config.appliances:
+        assert appliance.kind == appliance.name.lower()
+        assert appliance.settings == presets.settings(appliance.name.lower())
+    assert {a.name.lower() for a in config.appliances} == set(SETTINGS)
+    assert (config.monitor_interval, config.monitor_interval_nothing_running) == (60, 60)
 
 
 def replay_through_detector(
@@ -244,9 +243,9 @@ def replay_through_detector(
 
 
 @pytest.mark.parametrize("name", list(BUILTIN))
-def test_each_profile_is_one_cycle_with_the_example_settings(name: str) -> None:
+def test_each_profile_is_one_cycle_with_the_demo_settings(name: str) -> None:
     profile = builtin(name)
-    settings = example_settings()[name]
+    settings = SETTINGS[name]
     end = main_end(profile, settings.threshold_running_mw / 1000)
     rng = random.Random(name)
     starts = [-900.0 + phase for phase in range(0, 900, 7)]

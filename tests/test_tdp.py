@@ -141,3 +141,43 @@ def test_discover_json_names_the_family() -> None:
         ["password", finding.PASSWORD_PLACEHOLDER],
     ]
     assert plug.smartplug == "192.0.2.5"  # port 80 is the tapo default
+
+
+def test_python_kasa_discovers_the_emulated_p110_and_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """python-kasa's own discovery, pointed at loopback ports instead of 20002.
+
+    Its probe for new devices goes to ``Discover.DISCOVERY_PORT_2`` (20002 on
+    a LAN), here the UDP port of one emulated plug; its legacy probe and then
+    its HTTP requests go to the ``port`` given, here the other plug, which
+    ignores the legacy datagram and speaks KLAP.  python-kasa picks KLAP and
+    SMART from the discovery reply alone.
+    """
+    from kasa import Credentials, Discover, Module
+
+    async def scenario() -> None:
+        device = SmartDevice(SettablePower(61_753))
+        plug = await start_klap("127.0.0.1", 0, device, username="me@example.com",
+                                password="pw", mac="3C-52-A1-00-00-09")  # fmt: skip
+        responder = await start_klap("127.0.0.1", 0, SmartDevice(SettablePower(0)),
+                                     username="me@example.com", password="pw")  # fmt: skip
+        monkeypatch.setattr(Discover, "DISCOVERY_PORT_2", responder.port)
+        try:
+            found = await Discover.discover_single(
+                "127.0.0.1", port=plug.port, discovery_timeout=5,
+                credentials=Credentials("me@example.com", "pw"),
+            )  # fmt: skip
+            assert found is not None
+            parameters = found.config.connection_type
+            assert parameters.device_family.value == "SMART.TAPOPLUG"
+            assert parameters.encryption_type.value == "KLAP"
+            await found.update()
+            assert found.modules[Module.Energy].current_consumption == pytest.approx(61.753)
+            await found.disconnect()
+            assert plug.handshakes == 1
+        finally:
+            await plug.close()
+            await responder.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -123,6 +123,14 @@ class Config:
     unreachable_after: int = 3
     textfile: str | None = None
     state_file: str | None = None
+    mqtt_broker: tuple[str, int] | None = None
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_tls: bool = False
+    mqtt_ca_file: str | None = None
+    mqtt_publish: bool = False
+    mqtt_prefix: str = "whitegoodsd"
+    homeassistant_discovery: bool = False
     record_dir: str | None = None
     shared: tuple[tuple[str, Any], ...] = ()  # family options set in [whitegoodsd]
     command_timeout: float = 60.0
@@ -213,6 +221,32 @@ def _facility(text: str) -> int:
     if name not in FACILITIES:
         raise ValueError(f"unknown facility {text!r} (try local0 to local7, daemon, user)")
     return FACILITIES[name]
+
+
+def _yes_no(text: str) -> bool:
+    word = text.lower()
+    if word in ("yes", "true", "on", "1"):
+        return True
+    if word in ("no", "false", "off", "0"):
+        return False
+    raise ValueError(f"expected yes or no, got {text!r}")
+
+
+def _broker(text: str) -> tuple[str, int] | None:
+    if not text:
+        return None
+    host, port = split_host_port(text)
+    return host, 1883 if port is None else port
+
+
+def _optional_text(text: str) -> str | None:
+    return text or None
+
+
+def _prefix(text: str) -> str:
+    if not text or "+" in text or "#" in text or "\0" in text:
+        raise ValueError(f"expected a topic without wildcards, got {text!r}")
+    return text.strip("/")
 
 
 def _appliance_names(text: str) -> tuple[str, ...]:
@@ -335,6 +369,14 @@ GLOBAL_KEYS: Mapping[str, Key] = {
     "unreachable_after": Key(_count, default=3),
     "textfile": Key(_optional_path),
     "state_file": Key(_optional_path),
+    "mqtt_broker": Key(_broker),
+    "mqtt_username": Key(_optional_text),
+    "mqtt_password": Key(_optional_text),
+    "mqtt_tls": Key(_yes_no, default=False),
+    "mqtt_ca_file": Key(_optional_path),
+    "mqtt_publish": Key(_yes_no, default=False),
+    "mqtt_prefix": Key(_prefix, default="whitegoodsd"),
+    "homeassistant_discovery": Key(_yes_no, default=False),
     "record_dir": Key(_optional_path),
     "command_timeout": Key(_seconds, default=60.0),
 }
@@ -500,6 +542,11 @@ def parse(text: str, path: str, mode: int = 0o600) -> Config:
                     "section is not named in 'appliances', ignored",
                 )
             )  # fmt: skip
+    if settings is not None and settings["mqtt_broker"] is None:
+        users = [a.name for a in appliances if a.plug.driver == "mqtt"]
+        users += ["mqtt_publish"] if settings["mqtt_publish"] else []
+        if users:
+            reader._error(main.line, main.name, "mqtt_broker", f"needed by {', '.join(users)}")
     if reader.problems or settings is None:
         raise ConfigError(reader.problems, reader.warnings)
     base = os.path.dirname(os.path.abspath(path))
@@ -675,6 +722,13 @@ def summary(config: Config) -> str:
         lines.append(f"  textfile {config.textfile}")
     if config.state_file:
         lines.append(f"  state file {config.state_file}")
+    if config.mqtt_broker:
+        login = f" as {config.mqtt_username}" if config.mqtt_username else ""
+        tls = ", TLS" if config.mqtt_tls else ""
+        publish = f", publishing under {config.mqtt_prefix}/" if config.mqtt_publish else ""
+        discovery = ", Home Assistant discovery" if config.homeassistant_discovery else ""
+        broker = format_address(*config.mqtt_broker)
+        lines.append(f"  MQTT broker {broker}{login}{tls}{publish}{discovery}")
     if config.record_dir:
         lines.append(f"  readings recorded in {config.record_dir}")
     for a in config.appliances:

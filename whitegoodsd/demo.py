@@ -2,9 +2,9 @@
 
 No hardware and no setup: emulated plugs on free loopback ports replay the
 built-in profiles hundreds of times faster than real time, the daemon runs
-against them in the foreground (python -m whitegoodsd -f) with the detection
-settings of whitegoodsd.ini.example and its intervals divided by the speed,
-and its syslog lines arrive on a private socket and are shown here.  Each
+against them in the foreground (python -m whitegoodsd -f) with detection
+settings in readings (emulator.profiles.SETTINGS) and the intervals divided
+by the speed, and its syslog lines arrive on a private socket and are shown here.  Each
 FINISHED runs a small ``on_finished`` command (``--on-finished`` sets
 another), whose output comes back as a line of its own.  The demo ends once
 every appliance is FINISHED, with a summary, and removes what it made (a
@@ -311,7 +311,7 @@ class Demo:
             )
         self.say(
             f"The daemon polls them every {seconds(60 / self.speed)} s (a minute of "
-            "appliance time)\nwith the settings of whitegoodsd.ini.example."
+            "appliance time)\nwith settings in readings, which keep pace."
         )
         if self.on_finished:
             self.say(f"On each FINISHED it runs: on_finished = {self.on_finished}")

@@ -109,7 +109,7 @@ class Monitor:
         if self.state is not None:
             now = state.Clocks(self.wallclock(), self.monotonic(), self._origin.boot)
             self.state.restore(self._trackers(), now)
-        self.outputs: list[outputs.Output] = outputs.build(config, self.log)
+        self.outputs: list[outputs.Output] = outputs.build(config, self.log, self.hubs)
         self._in_flight = in_flight or max_in_flight()
         self._stopping = False
         self._reload_requested = False
@@ -387,6 +387,6 @@ class Monitor:
         self.hubs.config = new
         if self.on_reload is not None:
             self.on_reload(new)
-        self.outputs = outputs.rebuild(self.outputs, new, self.log)
+        self.outputs = outputs.rebuild(self.outputs, new, self.log, self.hubs)
         self.log.info("Reloaded %s: %d appliance(s).", new.path, len(new.appliances))
         return True

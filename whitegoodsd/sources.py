@@ -92,13 +92,18 @@ class Hubs:
         self.running: set[str] = set()  # modules whose hub has started
         self.started = False
 
-    def attach(self, name: str, driver: Driver) -> None:
-        module = driver.HUB
-        assert module is not None, f"{driver.NAME} pushes without a hub"
+    def hub(self, module: str) -> Hub:
+        """The hub of ``module``, made now if none is (an output may need one too)."""
         hub = self.hubs.get(module)
         if hub is None:
             hub = importlib.import_module(module).Hub(self.config, self.deliver, self.log)
             self.hubs[module] = hub
+        return hub
+
+    def attach(self, name: str, driver: Driver) -> None:
+        module = driver.HUB
+        assert module is not None, f"{driver.NAME} pushes without a hub"
+        hub = self.hub(module)
         hub.attach(name, driver)
         self.routes[name] = hub
 

@@ -77,7 +77,9 @@ class Tracker:
         self.error = str(error)
         self.last_poll = at
         self.failures += 1
-        said = [Notice(self.name, notices.FAILED, at, reason=str(error), quiet=self.unreachable)]
+        # A failure said once elsewhere (a broker's loss, by its hub) is quiet per plug.
+        quiet = self.unreachable or getattr(error, "quiet", False)
+        said = [Notice(self.name, notices.FAILED, at, reason=str(error), quiet=quiet)]
         if not self.unreachable and self.failures >= self.unreachable_after:
             self.unreachable = True
             said.append(Notice(self.name, notices.UNREACHABLE, at, reason=str(error)))

@@ -224,9 +224,12 @@ async def serve(
             servers.append(server)
             replays.append(replay)
             options = tuple(family.ini_options(args))
-            watched.append(Watched(name, host, server.port, family.driver, settings, options))
+            address = getattr(server, "smartplug", None)  # a topic, for pushed families
+            watched.append(
+                Watched(name, host, server.port, family.driver, settings, options, address)
+            )
         _announce(args, family, profile, watched)
-        sys.stdout.write(ini_text(watched, speed=args.speed))
+        sys.stdout.write(ini_text(watched, speed=args.speed, extra=family.ini_globals(args)))
         sys.stdout.flush()
         await _watch(stop, replays[0], profile, args)
         log.info("stopping")

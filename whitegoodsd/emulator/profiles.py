@@ -319,8 +319,10 @@ BUILTIN: dict[str, Callable[[], Profile]] = {
     "dishwasher": _dishwasher,
 }
 
-# Detection settings that see each built-in profile as one cycle, polled every
-# 60 s while active (900 s when idle), as whitegoodsd.ini.example ships them.
+# Detection settings in readings that see each built-in profile as one cycle,
+# polled every 60 s while active (900 s when idle).  The demo and the
+# emulator tests use them because counts of readings speed up with the polls
+# of a fast replay; the kind presets of whitegoodsd.ini.example are seconds.
 # The washer's finish count outlasts its soak pauses, the dishwasher's its
 # long pauses; the dryer's anti-crease bursts are too short for two samples.
 SETTINGS: dict[str, Settings] = {

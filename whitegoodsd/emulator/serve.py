@@ -56,6 +56,10 @@ class Family:
     ini_options: Callable[[argparse.Namespace | None], list[tuple[str, str]]] = field(
         default=_no_options
     )
+    # keys of [whitegoodsd] the daemon needs for it (a broker), from the options
+    ini_globals: Callable[[argparse.Namespace | None], list[tuple[str, str]]] = field(
+        default=_no_options
+    )
 
 
 @functools.cache
@@ -97,10 +101,11 @@ class Watched:
     driver: str
     settings: Settings
     options: tuple[tuple[str, str], ...] = ()  # the family's own INI keys
+    smartplug: str | None = None  # what smartplug = says, if not HOST:PORT (a topic)
 
     @property
     def plug(self) -> str:
-        return format_address(self.host, self.port)
+        return self.smartplug or format_address(self.host, self.port)
 
 
 def seconds(value: float) -> str:

@@ -24,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from whitegoodsd import notices
 from whitegoodsd.config import Config
+from whitegoodsd.sources import Hubs
 from whitegoodsd.status import ApplianceStatus
+
+MQTT_HUB = "whitegoodsd.mqtt.hub"  # the connection the MQTT output shares with MQTT plugs
 
 
 class Output(Protocol):
@@ -39,13 +42,18 @@ class Output(Protocol):
     def close(self) -> None: ...
 
 
-def build(config: Config, logger: logging.Logger | None = None) -> list[Output]:
-    """The outputs ``config`` asks for, beside syslog."""
-    return rebuild((), config, logger)
+def build(
+    config: Config, logger: logging.Logger | None = None, hubs: Hubs | None = None
+) -> list[Output]:
+    """The outputs ``config`` asks for, beside syslog; ``hubs`` has the shared connections."""
+    return rebuild((), config, logger, hubs)
 
 
 def rebuild(
-    previous: Sequence[Output], config: Config, logger: logging.Logger | None = None
+    previous: Sequence[Output],
+    config: Config,
+    logger: logging.Logger | None = None,
+    hubs: Hubs | None = None,
 ) -> list[Output]:
     """The outputs of a reloaded ``config``: those of ``previous`` that can take
     it are reconfigured and kept, the others closed."""
@@ -66,6 +74,11 @@ def rebuild(
         from whitegoodsd.outputs.textfile import TextfileOutput
 
         built.append(TextfileOutput(config.textfile))
+    if config.mqtt_publish and hubs is not None:
+        from whitegoodsd.outputs.mqtt import MqttOutput
+
+        hub: Any = hubs.hub(MQTT_HUB)
+        built.append(reuse(MqttOutput) or MqttOutput(config, hub, logger))
     if config.record_dir:
         from whitegoodsd.outputs.record import RecordOutput
 
