@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -457,5 +458,46 @@ def test_commands_default_from_the_main_section_and_keep_semicolons(tmp_path: Pa
     assert dryer.command(notices.RUNNING) == "logger -t x ran; true"
     assert dishwasher.command(notices.FINISHED) == "echo mine"
     assert config.command_timeout == 2.5
+    summary = configuration.summary(config).splitlines()
+    told = [line.strip() for line in summary if line.startswith("    ")]
+    assert told == ["on_finished", "on_running", "on_finished"]  # WASHER, DRYER, DISHWASHER
     with pytest.raises(configuration.ConfigError, match="command_timeout: must be a positive"):
         load(tmp_path, "command_timeout = 0")
+
+
+def test_on_unreachable_gets_the_reason_from_the_monitor(
+    tmp_path: Path, syslog: SyslogListener
+) -> None:
+    need_program("sh", "it is /bin/sh")
+    out = tmp_path / "reason"
+    with socket.socket() as closed:  # a port that nothing listens on: refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = load_config(
+        tmp_path,
+        syslog,
+        {"WASHER": port},
+        main=f'on_unreachable = printf "%s|%s" "$WHITEGOODSD_MESSAGE" "$WHITEGOODSD_REASON" > {out}'
+        "\nunreachable_after = 1",
+    )
+    monitor = Monitor(config, wallclock=FakeClock())
+
+    async def main() -> None:
+        await monitor.poll_pass()
+        await asyncio.to_thread(syslog.wait_for, lambda m: m.text.startswith("on_unreachable"))
+        await monitor.close()
+
+    run(main())
+    assert out.read_text() == "WASHER is UNREACHABLE.|connection refused"
+
+
+def test_a_reload_keeps_the_output_and_takes_the_new_commands(tmp_path: Path) -> None:
+    from whitegoodsd import outputs
+
+    first = load(tmp_path, "on_finished = echo one")
+    [command] = outputs.build(first)
+    assert isinstance(command, CommandOutput)
+    second = load(tmp_path, "on_finished = echo two\ncommand_timeout = 5")
+    assert outputs.rebuild([command], second) == [command]
+    assert command.timeout == 5
+    assert outputs.rebuild([command], load(tmp_path, "")) == []

@@ -761,4 +761,12 @@ def summary(config: Config) -> str:
             f"{s.minsamples} sample(s) at or above {s.threshold_running_mw:,} mW{hysteresis}"
             f"{delays}{options}"
         )
+        told = [f"on_{k.lower()}" for k in notices.EVENT_KINDS if a.notifications.command(k)]
+        if a.notifications.notify and a.notifications.notify_events:
+            told.append(
+                f"notify {len(a.notifications.notify)} URL(s) of "
+                + " ".join(a.notifications.notify_events)
+            )
+        if told:
+            lines.append(f"    {', '.join(told)}")
     return "\n".join(lines)
