@@ -23,6 +23,7 @@ from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import config as configuration
 from whitegoodsd import messages, notices
+from whitegoodsd.commands import check
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.notices import Notice
 from whitegoodsd.outputs import commands
@@ -458,7 +459,7 @@ def test_commands_default_from_the_main_section_and_keep_semicolons(tmp_path: Pa
     assert dryer.command(notices.RUNNING) == "logger -t x ran; true"
     assert dishwasher.command(notices.FINISHED) == "echo mine"
     assert config.command_timeout == 2.5
-    summary = configuration.summary(config).splitlines()
+    summary = check.summary(config).splitlines()
     told = [line.strip() for line in summary if line.startswith("    ")]
     assert told == ["on_finished", "on_running", "on_finished"]  # WASHER, DRYER, DISHWASHER
     with pytest.raises(configuration.ConfigError, match="command_timeout: must be a positive"):

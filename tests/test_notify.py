@@ -24,6 +24,7 @@ from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import config as configuration
 from whitegoodsd import notices
+from whitegoodsd.commands import check
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.notices import Notice
 from whitegoodsd.outputs import notify
@@ -470,7 +471,7 @@ def test_notify_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> None:
     assert settings.quiet_hours == (22 * 60 + 30, 6 * 60 + 45)
     assert (settings.remind_every, settings.remind_times) == (900, 5)
     assert settings.notify_events == ("FINISHED", "RUNNING")
-    assert configuration.summary(config).endswith("\n    notify 2 URL(s) of FINISHED RUNNING")
+    assert check.summary(config).endswith("\n    notify 2 URL(s) of FINISHED RUNNING")
     for main, message in [
         ("notify = nosuchscheme://x", "notify: Apprise cannot use this nosuchscheme:// URL"),
         ("notify = json://a b", "notify: expected URL"),
