@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from whitegoodsd.conversation import Connect, Conversation
-from whitegoodsd.drivers.base import Option
 from whitegoodsd.errors import AuthError, PlugError, ProtocolError
 from whitegoodsd.protocols import http, klap
 
@@ -44,30 +43,6 @@ NO_KLAP = (
     "update the plug's firmware in the vendor's app"
 )
 MARGIN = 20 * 60  # seconds before the plug's TIMEOUT when a new session is made
-
-
-def _text(value: str) -> str:
-    return value
-
-
-USERNAME = Option(
-    "username",
-    _text,
-    "The TP-Link account (e-mail address) the plug was set up with, as typed in the "
-    "vendor's app (case matters). Without it, only the well-known default credentials "
-    "of unprovisioned plugs are tried; they are also tried when these fail.",
-    shared=True,
-    metavar="E-MAIL",
-)
-PASSWORD = Option(
-    "password",
-    _text,
-    "The TP-Link account's password. Keep a file holding it unreadable by others "
-    "(mode 0600 or 0640); see SECURITY in whitegoodsd(8).",
-    shared=True,
-    metavar="PASSWORD",
-    secret=True,
-)
 
 
 def _status(response: http.Response) -> str:

@@ -59,6 +59,34 @@ class Option:
     secret: bool = False  # never printed (by --check-config, discover, ...)
 
 
+def _text(value: str) -> str:
+    return value
+
+
+# The credentials a plug may ask for, named alike by every family that needs
+# them, so that [whitegoodsd] can give them once for all.
+USERNAME = Option(
+    "username",
+    _text,
+    "The user name the plug asks for: for TP-Link KLAP and Tapo plugs the TP-Link "
+    "account (e-mail address) the plug was set up with, as typed in the vendor's app "
+    "(case matters; the well-known default credentials of unprovisioned plugs are "
+    "tried too); for a Shelly Gen1 its web login (default admin; Gen2 and later always "
+    "use admin); for Tasmota the web user (default admin).",
+    shared=True,
+    metavar="NAME",
+)
+PASSWORD = Option(
+    "password",
+    _text,
+    "The password that goes with it (none by default).  Keep a file holding it "
+    "unreadable by others (mode 0600 or 0640); see SECURITY in whitegoodsd(8).",
+    shared=True,
+    secret=True,
+    metavar="PASSWORD",
+)
+
+
 def split_host_port(text: str) -> tuple[str, int | None]:
     """``HOST``, ``HOST:PORT``, ``[V6]`` or ``[V6]:PORT``."""
     text = text.strip()
@@ -134,6 +162,11 @@ class Driver(abc.ABC):
         values = {o.name: o.default for o in self.OPTIONS}
         values.update(options or {})
         self.options: Mapping[str, Any] = values
+        self.setup()
+
+    def setup(self) -> None:
+        """Make what a plug of this family keeps between polls (a session, a
+        codec's client) from ``options``: called at the end of ``__init__``."""
 
     @classmethod
     def default_port(cls, options: Mapping[str, Any]) -> int | None:

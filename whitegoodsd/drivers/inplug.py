@@ -72,16 +72,9 @@ class InplugPlug(Driver):
             ]
         return []
 
-    def __init__(
-        self,
-        host: str,
-        port: int | None,
-        timeout: float,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
+    def setup(self) -> None:
         from whitegoodsd.protocols import broadlink
 
-        super().__init__(host, port, timeout, options)
         self.client = broadlink.Client()
         self.info: broadlink.DeviceInfo | None = None
         self.authentications = 0

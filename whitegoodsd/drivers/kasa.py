@@ -21,8 +21,8 @@ from typing import Any
 
 from whitegoodsd.conversation import Connect, Conversation
 from whitegoodsd.conversation import exchange as converse
-from whitegoodsd.drivers._klap import PASSWORD, USERNAME, KlapClient
-from whitegoodsd.drivers.base import Driver, Option, Reading, parse_port
+from whitegoodsd.drivers._klap import KlapClient
+from whitegoodsd.drivers.base import PASSWORD, USERNAME, Driver, Option, Reading, parse_port
 from whitegoodsd.protocols import kasa, klap
 
 PROTOCOLS = ("auto", "xor", "klap")
@@ -94,14 +94,7 @@ class KasaPlug(Driver):
     EMULATOR = "whitegoodsd.emulator.kasa"
     DISCOVERY = "whitegoodsd.discovery.kasa"
 
-    def __init__(
-        self,
-        host: str,
-        port: int | None,
-        timeout: float,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(host, port, timeout, options)
+    def setup(self) -> None:
         protocol = self.options.get("protocol") or "auto"
         if protocol == "klap":
             http_port = self.port or klap.PORT

@@ -25,11 +25,18 @@ So a wrong password costs at most two requests and one log line per poll.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
-from typing import Any
 
 from whitegoodsd.conversation import CLOSE, Connect, Conversation
-from whitegoodsd.drivers.base import AuthError, Driver, Option, ProtocolError, Reading
+from whitegoodsd.drivers.base import (
+    PASSWORD,
+    USERNAME,
+    AuthError,
+    Driver,
+    Option,
+    ProtocolError,
+    Reading,
+    format_address,
+)
 from whitegoodsd.protocols import digest, http, shelly
 
 
@@ -37,12 +44,6 @@ def parse_channel(text: str) -> int:
     if not text.isdigit() or not text.isascii() or int(text) > 255:
         raise ValueError(f"expected an output number from 0 to 255, got {text!r}")
     return int(text)
-
-
-def parse_text(text: str) -> str:
-    if not text:
-        raise ValueError("must not be empty")
-    return text
 
 
 CHANNEL = Option(
@@ -69,32 +70,11 @@ class ShellyPlug(Driver):
     DISCOVERY = "whitegoodsd.discovery.shelly"
     OPTIONS = (
         CHANNEL,
-        Option(
-            "username",
-            parse_text,
-            "the user name for plugs with a password (Shelly Gen1: the web login, "
-            "default admin; Gen2 and later always use admin; Tasmota: default admin)",
-            shared=True,
-            metavar="NAME",
-        ),
-        Option(
-            "password",
-            parse_text,
-            "the plug's web password, when it has one (none by default)",
-            shared=True,
-            secret=True,
-            metavar="PASSWORD",
-        ),
+        USERNAME,
+        PASSWORD,
     )
 
-    def __init__(
-        self,
-        host: str,
-        port: int | None,
-        timeout: float,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(host, port, timeout, options)
+    def setup(self) -> None:
         self.channel: int = self.options["channel"]
         self.password: str | None = self.options["password"]
         self.username: str = self.options["username"] or "admin"
@@ -103,9 +83,8 @@ class ShellyPlug(Driver):
         self.digest = digest.Client(shelly.RPC_USER, self.password or "")
         self.identifications = 0
         self.challenges = 0  # 401s taken (each costs a request)
-        port_shown = None if self.port == shelly.PORT else self.port
-        self._host_header = (f"[{host}]" if ":" in host else host) + (
-            f":{port_shown}" if port_shown else ""
+        self._host_header = format_address(
+            self.host, None if self.port == shelly.PORT else self.port
         )
         self._open = False
         self._notes: list[str] = []

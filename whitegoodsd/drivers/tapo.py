@@ -13,12 +13,10 @@ import base64
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from whitegoodsd.conversation import Conversation
-from whitegoodsd.drivers._klap import PASSWORD, USERNAME, KlapClient
-from whitegoodsd.drivers.base import Driver, ProtocolError, Reading
+from whitegoodsd.drivers._klap import KlapClient
+from whitegoodsd.drivers.base import PASSWORD, USERNAME, Driver, ProtocolError, Reading
 from whitegoodsd.protocols import klap, tapo
 
 
@@ -32,14 +30,7 @@ class TapoPlug(Driver):
     EMULATOR = "whitegoodsd.emulator.klap"
     DISCOVERY = "whitegoodsd.discovery.tdp"
 
-    def __init__(
-        self,
-        host: str,
-        port: int | None,
-        timeout: float,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(host, port, timeout, options)
+    def setup(self) -> None:
         self.klap = KlapClient(
             self.host,
             self.port or klap.PORT,

@@ -10,12 +10,18 @@ line per poll, and nothing is retried.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from whitegoodsd.conversation import Connect, Conversation
-from whitegoodsd.drivers.base import AuthError, Driver, Option, ProtocolError, Reading
-from whitegoodsd.drivers.shelly import CHANNEL, parse_text
+from whitegoodsd.drivers.base import (
+    PASSWORD,
+    USERNAME,
+    AuthError,
+    Driver,
+    Option,
+    ProtocolError,
+    Reading,
+    format_address,
+)
+from whitegoodsd.drivers.shelly import CHANNEL
 from whitegoodsd.protocols import http, tasmota
 
 
@@ -35,36 +41,16 @@ class TasmotaPlug(Driver):
             default=0,
             metavar="N",
         ),
-        Option(
-            "username",
-            parse_text,
-            "the user name for plugs with a password (Shelly Gen1: the web login, "
-            "default admin; Gen2 and later always use admin; Tasmota: default admin)",
-            shared=True,
-            metavar="NAME",
-        ),
-        Option(
-            "password",
-            parse_text,
-            "the plug's web password, when it has one (none by default)",
-            shared=True,
-            secret=True,
-            metavar="PASSWORD",
-        ),
+        USERNAME,
+        PASSWORD,
     )
 
-    def __init__(
-        self,
-        host: str,
-        port: int | None,
-        timeout: float,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(host, port, timeout, options)
+    def setup(self) -> None:
         self.channel: int = self.options["channel"]
         self.target = tasmota.target(self.options["username"], self.options["password"])
-        port_shown = "" if self.port == tasmota.PORT else f":{self.port}"
-        self._host_header = (f"[{host}]" if ":" in host else host) + port_shown
+        self._host_header = format_address(
+            self.host, None if self.port == tasmota.PORT else self.port
+        )
 
     def poll(self) -> Conversation[Reading]:
         yield Connect(self.host, self.port or tasmota.PORT)
