@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -22,6 +23,7 @@ from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import config as configuration
 from whitegoodsd import messages, notices
+from whitegoodsd.commands import check
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.notices import Notice
 from whitegoodsd.outputs import commands
@@ -214,7 +216,7 @@ def test_commands_run_in_order_one_at_a_time_per_appliance(tmp_path: Path) -> No
         await started(ready)
         # The dryer's command is not held up by the washer's, which is still busy.
         await lines.wait("on_running for DRYER: exit status 0")
-        assert out.read_text().splitlines()[-1] == "DRYER RUNNING"
+        assert "DRYER RUNNING" in out.read_text().splitlines()
         assert "WASHER start" in out.read_text().splitlines()
         assert not any(t.startswith("on_finished for WASHER") for t in lines.texts)
         await release(gate)
@@ -457,5 +459,46 @@ def test_commands_default_from_the_main_section_and_keep_semicolons(tmp_path: Pa
     assert dryer.command(notices.RUNNING) == "logger -t x ran; true"
     assert dishwasher.command(notices.FINISHED) == "echo mine"
     assert config.command_timeout == 2.5
+    summary = check.summary(config).splitlines()
+    told = [line.strip() for line in summary if line.startswith("    ")]
+    assert told == ["on_finished", "on_running", "on_finished"]  # WASHER, DRYER, DISHWASHER
     with pytest.raises(configuration.ConfigError, match="command_timeout: must be a positive"):
         load(tmp_path, "command_timeout = 0")
+
+
+def test_on_unreachable_gets_the_reason_from_the_monitor(
+    tmp_path: Path, syslog: SyslogListener
+) -> None:
+    need_program("sh", "it is /bin/sh")
+    out = tmp_path / "reason"
+    with socket.socket() as closed:  # a port that nothing listens on: refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = load_config(
+        tmp_path,
+        syslog,
+        {"WASHER": port},
+        main=f'on_unreachable = printf "%s|%s" "$WHITEGOODSD_MESSAGE" "$WHITEGOODSD_REASON" > {out}'
+        "\nunreachable_after = 1",
+    )
+    monitor = Monitor(config, wallclock=FakeClock())
+
+    async def main() -> None:
+        await monitor.poll_pass()
+        await asyncio.to_thread(syslog.wait_for, lambda m: m.text.startswith("on_unreachable"))
+        await monitor.close()
+
+    run(main())
+    assert out.read_text() == "WASHER is UNREACHABLE.|connection refused"
+
+
+def test_a_reload_keeps_the_output_and_takes_the_new_commands(tmp_path: Path) -> None:
+    from whitegoodsd import outputs
+
+    first = load(tmp_path, "on_finished = echo one")
+    [command] = outputs.build(first)
+    assert isinstance(command, CommandOutput)
+    second = load(tmp_path, "on_finished = echo two\ncommand_timeout = 5")
+    assert outputs.rebuild([command], second) == [command]
+    assert command.timeout == 5
+    assert outputs.rebuild([command], load(tmp_path, "")) == []

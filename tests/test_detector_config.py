@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from whitegoodsd.config import DEFAULT_MAX_PLAUSIBLE_MW, ConfigError, parse, summary
+from whitegoodsd.commands.check import summary
+from whitegoodsd.config import DEFAULT_MAX_PLAUSIBLE_MW, ConfigError, parse
 
 HEAD = "[whitegoodsd]\nappliances = {names}\n"
 

@@ -2,8 +2,8 @@
 
 A Kasa-only daemon never loads ``ssl`` (asyncio is imported without it,
 ``tls.py``), the INPLUG codec, ``cryptography`` or a hash library; the INPLUG
-codec comes with the first INPLUG, and neither it nor the textfile output
-brings a library.  After the hold-back, a TLS connection through asyncio
+codec and ``cryptography`` (its AES) come with the first INPLUG, and the
+textfile output brings no library.  After the hold-back, a TLS connection through asyncio
 works as it always did.
 """
 
@@ -150,7 +150,7 @@ def test_asyncio_held_back_from_ssl_still_speaks_tls(tmp_path: Path) -> None:
     assert out == "over tls"
 
 
-def test_an_inplug_and_the_textfile_bring_their_codec_and_no_library(
+def test_an_inplug_brings_its_codec_and_cipher_and_the_textfile_nothing(
     tmp_path: Path, plugs: list[KasaTestPlug], loop_thread: LoopThread
 ) -> None:
     plugs.append(KasaTestPlug(SettablePower(5000)))
@@ -194,7 +194,7 @@ def test_an_inplug_and_the_textfile_bring_their_codec_and_no_library(
             """)
     finally:
         loop_thread.run(inplug.close())
-    assert set(out.split()) == {"whitegoodsd.protocols.broadlink"}
+    assert set(out.split()) == {"whitegoodsd.protocols.broadlink", "cryptography"}
     assert 'whitegoodsd_appliance_power_watts{appliance="DRYER",driver="inplug"} 7.0' in (
         prom.read_text()
     )

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from whitegoodsd import config, ini
+from whitegoodsd.commands import check
 
 
 def attempt(load: Callable[[], config.Config]) -> config.Config | config.ConfigError:
@@ -94,7 +95,7 @@ def test_config_parse_answers_a_config_or_raises_config_error(text: str) -> None
     for appliance in loaded.appliances:
         assert appliance.settings.threshold_finished_mw <= appliance.settings.threshold_running_mw
         assert appliance.settings.minsamples >= 1 and appliance.settings.minsamples_finished >= 1
-    assert config.summary(loaded)
+    assert check.summary(loaded)
 
 
 @given(st.binary(max_size=400) | texts.map(lambda t: t.encode("utf-8", "surrogatepass")))

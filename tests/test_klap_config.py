@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from whitegoodsd import config as configuration
+from whitegoodsd.commands import check
 
 from conftest import write_ini
 
@@ -51,7 +52,7 @@ def test_credentials_in_the_main_section_are_every_plugs_default(tmp_path: Path)
     assert plugs["DRYER"].option("password") == "own secret"
     assert plugs["DRYER"].option("protocol") == "klap"
     assert plugs["KETTLE"].option("protocol") == "auto"
-    summary = configuration.summary(config)
+    summary = check.summary(config)
     assert "secret" not in summary and "password (set)" in summary
     assert "DRYER: kasa plug at 192.0.2.2:80," in summary  # KLAP: HTTP
     assert "KETTLE: kasa plug at 192.0.2.3:9999," in summary

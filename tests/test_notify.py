@@ -24,6 +24,7 @@ from test_cycles_end_to_end import load_config, replay
 
 from whitegoodsd import config as configuration
 from whitegoodsd import notices
+from whitegoodsd.commands import check
 from whitegoodsd.monitor import Monitor
 from whitegoodsd.notices import Notice
 from whitegoodsd.outputs import notify
@@ -470,6 +471,7 @@ def test_notify_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> None:
     assert settings.quiet_hours == (22 * 60 + 30, 6 * 60 + 45)
     assert (settings.remind_every, settings.remind_times) == (900, 5)
     assert settings.notify_events == ("FINISHED", "RUNNING")
+    assert check.summary(config).endswith("\n    notify 2 URL(s) of FINISHED RUNNING")
     for main, message in [
         ("notify = nosuchscheme://x", "notify: Apprise cannot use this nosuchscheme:// URL"),
         ("notify = json://a b", "notify: expected URL"),
@@ -483,3 +485,26 @@ def test_notify_keys_are_checked_when_the_file_is_read(tmp_path: Path) -> None:
     ]:
         with pytest.raises(configuration.ConfigError, match=message.replace("{", "\\{")):
             load(tmp_path, main)
+
+
+def test_a_reload_keeps_the_reminders_and_takes_the_new_urls(
+    tmp_path: Path, server: Server
+) -> None:
+    from whitegoodsd import outputs
+
+    config = load(tmp_path, f"notify = {server.url('old')}\nremind_every = 600")
+    start = local(21, 12)
+    clock = ManualClock(start)
+    out, lines = output(config, clock)
+
+    async def main() -> None:
+        out.notice(finished(clock.now()))
+        assert await clock.next_sleeper() == start + 600
+        reloaded = load(tmp_path, f"notify = {server.url('new')}\nremind_every = 600")
+        assert outputs.rebuild([out], reloaded) == [out]
+        clock.advance(start + 600)
+        await lines.wait("notify for WASHER FINISHED \\(reminder 1\\): sent.")
+        await out.aclose()
+
+    run(main())
+    assert [path for path, _ in server.requests] == ["/old", "/new"]

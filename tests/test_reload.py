@@ -96,3 +96,33 @@ def test_a_daemon_watching_nothing_idles_until_a_reload_names_an_appliance(
     syslog.wait_text("Reloaded " + str(tmp_path / "whitegoodsd.ini") + ": 1 appliance(s).")
     syslog.wait_text("WASHER is RUNNING.")
     assert process.stop() == 0
+
+
+def test_an_appliance_added_by_a_reload_is_polled_at_once(
+    tmp_path: Path,
+    syslog: SyslogListener,
+    plugs: list[KasaTestPlug],
+    daemon: Callable[..., Daemon],
+) -> None:
+    plugs.append(plug := KasaTestPlug(SettablePower(1_000)))
+    sections = f"[WASHER]\nsmartplug = 127.0.0.1:{plug.port}\nthreshold_running_mw = 4000\n"
+    sections += "minsamples = 2\n"
+
+    def ini(appliances: str) -> Path:
+        # Idle for an hour between passes: only the reload can bring a poll soon.
+        return write_ini(
+            tmp_path / "whitegoodsd.ini",
+            f"[whitegoodsd]\nappliances = {appliances}\nmonitor_interval = 3600\n"
+            f"monitor_interval_nothing_running = 3600\nsyslog_address = {syslog.path}\n"
+            f"log_debug = 1\n{sections}",
+        )
+
+    process = daemon("-f", "-c", str(ini("")))
+    syslog.wait_for(lambda m: m.text.startswith("Sleeping 3,600 seconds"))
+    ini("WASHER")
+    process.process.send_signal(signal.SIGHUP)
+    syslog.wait_text("WASHER polling. Current state: Stopped.")
+    assert plug.served == 1 or syslog.wait_text(
+        "WASHER current usage is 1,000 mW; threshold is 4,000 mW"
+    )
+    assert process.stop() == 0

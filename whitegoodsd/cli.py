@@ -152,7 +152,9 @@ def check_config(path: str) -> int:
     if config is None:
         return EXIT_CONFIG
     warn_about_syslog(config, sys.stderr)
-    print(configuration.summary(config))
+    from whitegoodsd.commands import check
+
+    print(check.summary(config))
     return EXIT_OK
 
 

@@ -1,8 +1,8 @@
 """The INI file as frozen dataclasses, with every problem reported at once.
 
 Every file the original daemon accepted loads with the same meaning.  Keys are
-described by the tables ``GLOBAL_KEYS`` and ``APPLIANCE_KEYS``: a key is
-added by adding a row (and a field of the matching dataclass).  Each plug
+described by the tables of ``keys.py``: a key is added by adding a row (and a
+field of the matching dataclass here).  Each plug
 family adds the keys of its own ``OPTIONS`` (drivers/base.py) to the sections
 of its appliances; an option marked ``shared`` may also be set in
 ``[whitegoodsd]`` as the default for every appliance.  Errors name
@@ -15,16 +15,45 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import difflib
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from whitegoodsd import ini, messages, notices
 from whitegoodsd.detector import Settings
-from whitegoodsd.drivers.base import format_address, split_host_port
+from whitegoodsd.drivers.base import format_address
+from whitegoodsd.keys import (
+    APPLIANCE_KEYS,
+    DEFAULT_MAX_PLAUSIBLE_MW,
+    FACILITIES,
+    GLOBAL_KEYS,
+    NOTIFICATION_KEYS,
+    Key,
+    _appliance_names,
+    _driver,
+    _families,
+    family_keys,
+    shared_keys,
+)
+
+__all__ = [
+    "APPLIANCE_KEYS",
+    "DEFAULT_MAX_PLAUSIBLE_MW",
+    "FACILITIES",
+    "GLOBAL_KEYS",
+    "NOTIFICATION_KEYS",
+    "ApplianceConfig",
+    "Config",
+    "ConfigError",
+    "Key",
+    "Notifications",
+    "PlugConfig",
+    "family_keys",
+    "load",
+    "parse",
+    "shared_keys",
+]
 
 if TYPE_CHECKING:
     from whitegoodsd.drivers.base import Driver
@@ -33,15 +62,6 @@ DEFAULT_PATH = "/etc/whitegoodsd.ini"
 MAIN_SECTION = "whitegoodsd"
 MAX_BYTES = 64 * 1024 * 1024  # a configuration file larger than this is a mistake
 PATH_KEYS = ("pidfile", "textfile", "state_file", "record_dir")  # relative: to the file's directory
-
-# A little above what a 16 A mains plug carries (16 A x 230 V = 3,680 W).
-DEFAULT_MAX_PLAUSIBLE_MW = 4_000_000
-
-FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5,
-    "lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
-    **{f"local{n}": 16 + n for n in range(8)},
-}  # fmt: skip
 
 
 class ConfigError(Exception):
@@ -138,201 +158,6 @@ class Config:
     warnings: tuple[ini.Problem, ...] = field(default=(), compare=False)
 
 
-# -- value parsers: text -> value, or ValueError with a message ---------------
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise ValueError(f"expected a whole number, got {text!r}")
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
-
-
-def _milliwatts(text: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise ValueError(f"expected a whole number of milliwatts, got {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"must be 0 or more seconds, got {text!r}")
-    return value
-
-
-def _flag(text: str) -> bool:
-    # The original turned debug on only for exactly "1"; anything else was off.
-    return text == "1"
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("yes", "true", "on", "1"):
-        return True
-    if lowered in ("no", "false", "off", "0"):
-        return False
-    raise ValueError(f"expected yes or no, got {text!r}")
-
-
-def _kind(text: str) -> str:
-    from whitegoodsd import presets
-
-    if text.lower() not in presets.KINDS:
-        raise ValueError(f"unknown kind {text!r} (known: {', '.join(presets.KINDS)})")
-    return text.lower()
-
-
-def _path(text: str) -> str:
-    if not text:
-        raise ValueError("expected a path")
-    return os.path.abspath(text)
-
-
-def _optional_path(text: str) -> str | None:
-    # Made absolute by ``parse``, against the configuration file's directory.
-    return text or None
-
-
-def _syslog_address(text: str) -> str | tuple[str, int]:
-    if text.startswith("/"):
-        return text
-    host, port = split_host_port(text)
-    return host, 514 if port is None else port
-
-
-def _facility(text: str) -> int:
-    name = text.lower().removeprefix("log_")
-    if name not in FACILITIES:
-        raise ValueError(f"unknown facility {text!r} (try local0 to local7, daemon, user)")
-    return FACILITIES[name]
-
-
-def _yes_no(text: str) -> bool:
-    word = text.lower()
-    if word in ("yes", "true", "on", "1"):
-        return True
-    if word in ("no", "false", "off", "0"):
-        return False
-    raise ValueError(f"expected yes or no, got {text!r}")
-
-
-def _broker(text: str) -> tuple[str, int] | None:
-    if not text:
-        return None
-    host, port = split_host_port(text)
-    return host, 1883 if port is None else port
-
-
-def _optional_text(text: str) -> str | None:
-    return text or None
-
-
-def _prefix(text: str) -> str:
-    if not text or "+" in text or "#" in text or "\0" in text:
-        raise ValueError(f"expected a topic without wildcards, got {text!r}")
-    return text.strip("/")
-
-
-def _appliance_names(text: str) -> tuple[str, ...]:
-    # An empty list is allowed (a warning, in parse): the daemon then idles,
-    # which lets a packaged default file start a service that watches nothing.
-    return tuple(n.strip() for n in text.split(",") if n.strip())
-
-
-def _families() -> dict[str, type[Driver]]:
-    from whitegoodsd import drivers
-
-    return drivers.registry()
-
-
-def shared_keys() -> dict[str, Key]:
-    """The family options that may be set in [whitegoodsd] as defaults."""
-    return {
-        o.name: Key(o.parse) for family in _families().values() for o in family.OPTIONS if o.shared
-    }
-
-
-def family_keys(family: type[Driver]) -> dict[str, Key]:
-    return {o.name: Key(o.parse, o.required, o.default) for o in family.OPTIONS}
-
-
-def _driver(text: str) -> str:
-    from whitegoodsd import drivers
-
-    name = text.lower()
-    if name not in drivers.registry():
-        known = ", ".join(drivers.registry())
-        raise ValueError(f"unknown driver {text!r} (known: {known})")
-    return name
-
-
-def _command(text: str) -> str:
-    return text  # empty: no command, even if [whitegoodsd] names one
-
-
-def _urls(text: str) -> tuple[str, ...]:
-    """``URL[, URL...]``; a comma inside a URL (``?to=a@x,b@y``) stays in it."""
-    urls = tuple(
-        u.rstrip(",") for u in re.split(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.-]*://)", text) if u
-    )
-    for url in urls:
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
-            raise ValueError(f"expected URL[, URL...], got {url!r}")
-    if urls:
-        try:
-            import apprise
-        except ImportError:
-            raise ValueError("needs the Python package apprise (pip install apprise)") from None
-        for url in urls:
-            if apprise.Apprise.instantiate(url) is None:
-                scheme = url.split("://", 1)[0]
-                raise ValueError(f"Apprise cannot use this {scheme}:// URL")
-    return urls
-
-
-def _events(text: str) -> tuple[str, ...]:
-    names = tuple(n.upper() for n in re.split(r"[\s,]+", text) if n)
-    for name in names:
-        if name not in notices.EVENT_KINDS:
-            raise ValueError(f"unknown event {name!r} (known: {', '.join(notices.EVENT_KINDS)})")
-    return names
-
-
-def _clock_time(text: str) -> int:
-    match = re.fullmatch(r"(\d{1,2}):(\d\d)", text.strip())
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
-    return int(match[1]) * 60 + int(match[2])
-
-
-def _quiet_hours(text: str) -> tuple[int, int] | None:
-    if text.lower() in ("", "none", "off"):
-        return None
-    start, sep, end = text.partition("-")
-    if not sep:
-        raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
-    window = _clock_time(start), _clock_time(end)
-    if window[0] == window[1]:
-        raise ValueError(f"{text!r} starts where it ends (write none for no quiet hours)")
-    return window
-
-
 def _notifications(
     values: dict[str, Any], section: ini.Section, defaults: Notifications
 ) -> Notifications:
@@ -345,73 +170,6 @@ def _notifications(
     changes = {k: v for k, v in given.items() if k in section.entries}
     changes.update({k: v or None for k, v in changes.items() if k.startswith("on_")})
     return dataclasses.replace(defaults, **changes)
-
-
-@dataclass(frozen=True)
-class Key:
-    """How one key is read."""
-
-    parse: Callable[[str], Any]
-    required: bool = False
-    default: Any = None
-    raw: bool = False  # the value as written: ';' and '#' are part of it, not a comment
-
-
-GLOBAL_KEYS: Mapping[str, Key] = {
-    "appliances": Key(_appliance_names, required=True),
-    "monitor_interval": Key(_seconds, default=60.0),
-    "monitor_interval_nothing_running": Key(_seconds, default=900.0),
-    "log_debug": Key(_flag, default=False),
-    "syslog_address": Key(_syslog_address, default="/dev/log"),
-    "syslog_facility": Key(_facility, default=FACILITIES["local5"]),
-    "pidfile": Key(_optional_path),
-    "timeout": Key(_seconds, default=5.0),
-    "unreachable_after": Key(_count, default=3),
-    "textfile": Key(_optional_path),
-    "state_file": Key(_optional_path),
-    "mqtt_broker": Key(_broker),
-    "mqtt_username": Key(_optional_text),
-    "mqtt_password": Key(_optional_text),
-    "mqtt_tls": Key(_yes_no, default=False),
-    "mqtt_ca_file": Key(_optional_path),
-    "mqtt_publish": Key(_yes_no, default=False),
-    "mqtt_prefix": Key(_prefix, default="whitegoodsd"),
-    "homeassistant_discovery": Key(_yes_no, default=False),
-    "record_dir": Key(_optional_path),
-    "command_timeout": Key(_seconds, default=60.0),
-}
-
-APPLIANCE_KEYS: Mapping[str, Key] = {
-    "smartplug": Key(str, required=True),  # parsed by the family: parse_smartplug()
-    "driver": Key(_driver, default="kasa"),
-    "threshold_running_mw": Key(_milliwatts, required=True),
-    "minsamples": Key(_count, required=True),
-    "threshold_finished_mw": Key(_milliwatts),  # default: threshold_running_mw
-    "minsamples_finished": Key(_count),  # default: minsamples
-    "start_delay": Key(_delay, default=0.0),
-    "finish_delay": Key(_delay, default=0.0),
-    "max_plausible_mw": Key(_milliwatts),  # default: DEFAULT_MAX_PLAUSIBLE_MW
-    "kind": Key(_kind),  # the preset the detection keys default to
-    "max_dip": Key(_delay, default=0.0),
-    "max_burst": Key(_delay, default=0.0),
-    "energy_counter": Key(_boolean, default=False),
-}
-
-# In [whitegoodsd] as the default for every appliance, and in each appliance's section.
-NOTIFICATION_KEYS: Mapping[str, Key] = {
-    "on_running": Key(_command, raw=True),
-    "on_finished": Key(_command, raw=True),
-    "on_unreachable": Key(_command, raw=True),
-    "on_reachable": Key(_command, raw=True),
-    "notify": Key(_urls, raw=True),
-    "notify_events": Key(_events),
-    "notify_template": Key(messages.check_template, raw=True),
-    "quiet_hours": Key(_quiet_hours),
-    "remind_every": Key(_delay),
-    "remind_times": Key(_count),
-}
-GLOBAL_KEYS = {**GLOBAL_KEYS, **NOTIFICATION_KEYS}
-APPLIANCE_KEYS = {**APPLIANCE_KEYS, **NOTIFICATION_KEYS}
 
 
 class _Reader:
@@ -700,65 +458,3 @@ def load(path: str) -> Config:
         message = f"not UTF-8: byte 0x{data[bom + exc.start]:02x} at column {column}"
         raise ConfigError([ini.Problem(path, line, None, None, message)], []) from None
     return parse(text, path, mode)
-
-
-def summary(config: Config) -> str:
-    """A human-readable account of a loaded config, for --check-config."""
-
-    lines = [
-        f"{config.path}: OK, {len(config.appliances)} appliance(s)",
-        f"  poll every {config.monitor_interval:g} s while anything runs, "
-        f"every {config.monitor_interval_nothing_running:g} s when all is idle; "
-        f"timeout {config.timeout:g} s; UNREACHABLE after {config.unreachable_after} "
-        "failed polls",
-    ]
-    address = config.syslog_address
-    where = address if isinstance(address, str) else f"{address[0]}:{address[1]} (UDP)"
-    facility = next(k for k, v in FACILITIES.items() if v == config.syslog_facility)
-    lines.append(
-        f"  syslog to {where}, facility {facility}" + (", debug on" if config.log_debug else "")
-    )
-    if config.textfile:
-        lines.append(f"  textfile {config.textfile}")
-    if config.state_file:
-        lines.append(f"  state file {config.state_file}")
-    if config.mqtt_broker:
-        login = f" as {config.mqtt_username}" if config.mqtt_username else ""
-        tls = ", TLS" if config.mqtt_tls else ""
-        publish = f", publishing under {config.mqtt_prefix}/" if config.mqtt_publish else ""
-        discovery = ", Home Assistant discovery" if config.homeassistant_discovery else ""
-        broker = format_address(*config.mqtt_broker)
-        lines.append(f"  MQTT broker {broker}{login}{tls}{publish}{discovery}")
-    if config.record_dir:
-        lines.append(f"  readings recorded in {config.record_dir}")
-    for a in config.appliances:
-        s = a.settings
-        family = a.plug.family
-        port = a.plug.port if a.plug.port is not None else family.default_port(dict(a.plug.options))
-        where = format_address(a.plug.host, port)
-        hysteresis = ""
-        if (s.threshold_finished_mw, s.minsamples_finished) != (
-            s.threshold_running_mw,
-            s.minsamples,
-        ):
-            hysteresis = (
-                f", FINISHED after {s.minsamples_finished} below {s.threshold_finished_mw:,} mW"
-            )
-        delays = "".join(
-            f", {what} {seconds:g} s" for what, seconds in
-            (("start_delay", s.start_delay), ("finish_delay", s.finish_delay),
-             ("max_dip", s.max_dip), ("max_burst", s.max_burst)) if seconds
-        )  # fmt: skip
-        if s.energy_counter:
-            delays += ", energy counter"
-        secret = {o.name for o in family.OPTIONS if o.secret}
-        options = "".join(
-            f", {k} {'(set)' if k in secret else v}" for k, v in a.plug.options if v is not None
-        )
-        lines.append(
-            f"  {a.name}: {a.plug.driver} plug at {where}"
-            f"{f', kind {a.kind}' if a.kind else ''}, RUNNING after "
-            f"{s.minsamples} sample(s) at or above {s.threshold_running_mw:,} mW{hysteresis}"
-            f"{delays}{options}"
-        )
-    return "\n".join(lines)

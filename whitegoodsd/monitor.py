@@ -200,9 +200,12 @@ class Monitor:
         while not self._stopping:
             if self._reload_requested:
                 self._reload_requested = False
+                before = {a.name.upper() for a in self.appliances}
                 self.reload()
                 await self.hubs.start()
                 await self._close_retired()
+                if any(a.name.upper() not in before for a in self.appliances):
+                    return  # a new appliance is polled at once, not a whole interval later
                 active = active or any(a.tracker.running for a in self.appliances)
                 interval = self.interval(active)
             remaining = started + interval - loop.time()

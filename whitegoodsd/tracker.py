@@ -82,7 +82,7 @@ class Tracker:
         said = [Notice(self.name, notices.FAILED, at, reason=str(error), quiet=quiet)]
         if not self.unreachable and self.failures >= self.unreachable_after:
             self.unreachable = True
-            said.append(Notice(self.name, notices.UNREACHABLE, at))
+            said.append(Notice(self.name, notices.UNREACHABLE, at, reason=str(error)))
         return said
 
     def sampled(self, reading: Reading, at: float, elapsed: float | None = None) -> list[Notice]:

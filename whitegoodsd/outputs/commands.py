@@ -211,7 +211,8 @@ class CommandOutput:
                     self._signal(transport, signal.SIGKILL)
                     await run.exited
             # A child the command left behind may hold the pipe: do not wait on it for long.
-            await asyncio.wait({run.drained}, timeout=DRAIN_AFTER_EXIT)
+            patience = SHUTDOWN_KILL_AFTER if self._closing else DRAIN_AFTER_EXIT
+            await asyncio.wait({run.drained}, timeout=patience)
         finally:
             del self._running[key]
             transport.close()

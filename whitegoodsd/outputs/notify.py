@@ -342,7 +342,7 @@ class NotifyOutput:
     async def _remind(self, key: str, message: Message, when: float) -> None:
         await self.clock.sleep_until(when)
         settings = self._settings(key)
-        if settings is None or not settings.notify or self._closing:
+        if settings is None or not settings.notify or not settings.remind_every or self._closing:
             return
         reminder = Message(
             message.notice, message.body, list(settings.notify), message.reminder + 1

@@ -20,8 +20,8 @@ drops them and keeps waiting.  A plug that no longer knows the session raises
 :class:`SessionRejected`.  Everything else wrong raises ProtocolError.
 
 The emulated INPLUG builds its replies with the same functions.  The AES
-cipher is :mod:`whitegoodsd.protocols.aes`: a few blocks per poll do not
-need the native library (and its megabytes of resident memory).
+cipher comes from ``cryptography``, imported on first use only, so a daemon
+that watches only Kasa plugs never loads it.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ import ipaddress
 import os
 import struct
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from whitegoodsd.errors import ProtocolError
-from whitegoodsd.protocols import aes
 
 PORT = 80
 INITIAL_KEY = bytes.fromhex("097628343fe99e23765c1513accf8b02")
@@ -126,6 +127,13 @@ def _le16(data: bytes | bytearray, offset: int) -> int:
 # -- AES ------------------------------------------------------------------
 
 
+@cache
+def _cipher(key: bytes) -> Any:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    return Cipher(algorithms.AES(key), modes.CBC(IV))
+
+
 def pad(plain: bytes) -> bytes:
     """Zero-pad to a whole number of AES blocks."""
     return plain + bytes(-len(plain) % BLOCK)
@@ -133,14 +141,16 @@ def pad(plain: bytes) -> bytes:
 
 def encrypt(key: bytes, plain: bytes) -> bytes:
     """AES-128-CBC with the fixed IV, after zero padding."""
-    return aes.encrypt_cbc(key, IV, pad(plain))
+    encryptor = _cipher(bytes(key)).encryptor()
+    return bytes(encryptor.update(pad(plain)) + encryptor.finalize())
 
 
 def decrypt(key: bytes, cipher: bytes) -> bytes:
     """Inverse of :func:`encrypt` (the padding stays)."""
     if len(cipher) % BLOCK:
         raise ProtocolError(f"payload of {len(cipher)} bytes is not whole AES blocks")
-    return aes.decrypt_cbc(key, IV, cipher)
+    decryptor = _cipher(bytes(key)).decryptor()
+    return bytes(decryptor.update(cipher) + decryptor.finalize())
 
 
 # -- discovery --------------------------------------------------------------
