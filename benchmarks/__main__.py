@@ -23,7 +23,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from benchmarks import families, footprint, http, klap, passes
+from benchmarks import families, footprint, http, klap, mqtt, passes
 from benchmarks.plugs import Farm, raise_nofile
 
 DEAD_SHARE = 0.10
@@ -237,6 +237,18 @@ def print_families(figures: list[families.FamilyFigures]) -> None:
     print(table(rows))
 
 
+def print_mqtt(messages: list[mqtt.MessageFigures], delays: list[mqtt.DelayFigures]) -> None:
+    rows = [["client", "messages", "wall", "CPU / message"]]
+    for m in messages:
+        rows.append([m.client, f"{m.messages:,}", ms(m.wall), us(m.cpu_per_message)])
+    print(table(rows))
+    print()
+    rows = [["publish -> FINISHED", "rounds", "median", "worst"]]
+    for d in delays:
+        rows.append([d.case, f"{d.rounds}", ms(d.median), ms(d.worst)])
+    print(table(rows))
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -338,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["passes", "http", "dead", "footprint", "families", "klap"],
+        choices=["passes", "http", "dead", "footprint", "families", "klap", "mqtt"],
         action="append",
         help="run only these",
     )
@@ -348,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--klap-plugs", type=int, default=100, help="plugs for the KLAP figures")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    only = set(args.only or ["passes", "http", "dead", "footprint", "families", "klap"])
+    only = set(args.only or ["passes", "http", "dead", "footprint", "families", "klap", "mqtt"])
     soft = raise_nofile(4 * max(sizes) + 256)
     print(
         f"whitegoodsd benchmarks: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -399,6 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_families(
             asyncio.run(families.all_families(args.family_plugs, args.timeout, args.repeat))
         )
+    if "mqtt" in only:
+        print(
+            f"\nMQTT: {mqtt.MESSAGES:,} messages over {mqtt.APPLIANCES} appliances from "
+            "mosquitto_pub (another process), CPU of the receiving process per message; "
+            f"delay from a publish to FINISHED over {mqtt.ROUNDS} cycles"
+        )
+        print_mqtt(*mqtt.run())
     print("\nTargets")
     print_targets(figures, web, dead, fp, args.timeout)
     sys.stdout.flush()

@@ -247,3 +247,28 @@ def test_no_broker_at_start_is_one_line(mosquitto: Callable[..., Mosquitto]) -> 
         await hub.close()
 
     asyncio.run(main())
+
+
+def test_two_connections_in_one_process_keep_each_other_up(
+    mosquitto: Callable[..., Mosquitto],
+) -> None:
+    """Each connection has a client id of its own (a broker drops one whose id logs in again)."""
+    broker = mosquitto()
+
+    async def main() -> None:
+        first, second = Deliveries(), Deliveries()
+        log, lines = logger()
+        one = Hub(config(broker), first, log)
+        two = Hub(config(broker), second, log)
+        for hub in (one, two):
+            await hub.start()
+            hub.attach("WASHER", plug("home/washer"))
+            await connected(hub)
+        await subscribed(broker, first, "home/washer")
+        await subscribed(broker, second, "home/washer")
+        assert one.connected and two.connected
+        assert not [t for t in lines.lines if t.startswith("Lost")]
+        await one.close()
+        await two.close()
+
+    asyncio.run(main())

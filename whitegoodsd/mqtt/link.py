@@ -19,6 +19,7 @@ republish its state.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -32,6 +33,7 @@ from typing import Any
 from whitegoodsd.drivers.base import format_address
 
 MAX_BACKOFF = 60.0
+_ids = itertools.count(1)
 KEEPALIVE = 30  # seconds; a broker gone silent is noticed within 1.5 x this
 PACKETS_PER_WAKEUP = 32  # messages handled before other callbacks get a turn
 
@@ -94,7 +96,9 @@ class Link:
         self.log = log or logging.getLogger("whitegoodsd")
         self._on_message = on_message
         self._on_up = on_up
-        client_id = f"whitegoodsd-{socket.gethostname()[:40]}-{os.getpid()}"
+        # Unique per connection: a broker drops a client when another logs in with its id
+        # (the emulator runs many plugs in one process).
+        client_id = f"whitegoodsd-{socket.gethostname()[:40]}-{os.getpid()}-{next(_ids)}"
         self.client = _client(client_id)
         self.client.on_connect = self._connack
         self.client.on_message = self._message
