@@ -297,13 +297,17 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
     """Start brokers on free loopback ports: ``mosquitto()`` or ``mosquitto(users={...})``."""
     started: list[Mosquitto] = []
 
-    def start(users: dict[str, str] | None = None, persistence: bool = False) -> Mosquitto:
+    def start(
+        users: dict[str, str] | None = None,
+        persistence: bool = False,
+        tls: tuple[Path, Path, Path] | None = None,
+    ) -> Mosquitto:
         program = need_program("mosquitto", "apt-get install mosquitto")
         passwd = need_program("mosquitto_passwd", "apt-get install mosquitto") if users else None
         folder = tmp_path / f"mosquitto{len(started)}"
         folder.mkdir()
         broker = Mosquitto(
-            folder, program, users=users, passwd_program=passwd, persistence=persistence
+            folder, program, users=users, passwd_program=passwd, persistence=persistence, tls=tls
         )
         started.append(broker)
         return broker

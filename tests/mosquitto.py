@@ -39,6 +39,7 @@ class Mosquitto:
         users: dict[str, str] | None = None,
         passwd_program: str | None = None,
         persistence: bool = False,
+        tls: tuple[Path, Path, Path] | None = None,  # CA, certificate, key (PEM)
     ) -> None:
         self.folder = folder
         self.program = program
@@ -52,6 +53,8 @@ class Mosquitto:
         else:
             lines.append("persistence false")
         lines.append(f"user {user}")
+        if tls is not None:
+            lines += [f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
         if users:
             assert passwd_program is not None
             passwords = folder / "mosquitto.passwd"

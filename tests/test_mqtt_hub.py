@@ -6,6 +6,8 @@ import asyncio
 import logging
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -270,5 +272,75 @@ def test_two_connections_in_one_process_keep_each_other_up(
         assert not [t for t in lines.lines if t.startswith("Lost")]
         await one.close()
         await two.close()
+
+    asyncio.run(main())
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate it signed for 127.0.0.1, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "whitegoodsd test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def test_tls_with_a_ca_file(tmp_path: Path, mosquitto: Callable[..., Mosquitto]) -> None:
+    ca, cert, key = make_certificates(tmp_path)
+    broker = mosquitto(tls=(ca, cert, key))
+
+    async def main() -> None:
+        log, lines = logger()
+        wrong = Hub(replace(config(broker), mqtt_tls=True), Deliveries(), log)
+        await wrong.start()  # the system's CAs do not know this one
+        line = await lines.wait(lambda t: "MQTT broker" in t)
+        assert line.startswith(f"Cannot use the MQTT broker {broker.address}: cannot connect: TLS")
+        await wrong.close()
+        deliveries = Deliveries()
+        secure = replace(config(broker), mqtt_tls=True, mqtt_ca_file=str(ca))
+        hub = Hub(secure, deliveries, log)
+        await hub.start()
+        hub.attach("WASHER", plug("home/washer"))
+        await connected(hub)
+        await hub.close()
 
     asyncio.run(main())
