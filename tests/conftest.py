@@ -127,6 +127,11 @@ class SyslogListener:
     def wait_text(self, text: str, timeout: float = WAIT, *, new: bool = False) -> SyslogMessage:
         return self.wait_for(lambda m: m.text == text, timeout, new=new)
 
+    def wait_polls(self, name: str, times: int) -> None:
+        """Wait for ``times`` more polls of ``name`` (its debug line per reading)."""
+        for _ in range(times):
+            self.wait_for(lambda m: m.text.startswith(f"{name} current usage is"), new=True)
+
     def drain(self) -> list[SyslogMessage]:
         """Whatever has arrived so far, without waiting."""
         self.sock.setblocking(False)

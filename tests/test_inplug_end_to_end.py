@@ -46,12 +46,6 @@ def emulated(loop_thread: LoopThread) -> Iterator[Callable[..., InplugServer]]:
         loop_thread.run(server.close())
 
 
-def polled(syslog: SyslogListener, name: str, times: int) -> None:
-    """Wait for ``times`` more polls of ``name`` to be logged."""
-    for _ in range(times):
-        syslog.wait_for(lambda m: m.text.startswith(f"{name} current usage is"), new=True)
-
-
 def test_one_cycle_gives_one_running_and_one_finished(
     tmp_path: Path,
     syslog: SyslogListener,
@@ -70,7 +64,7 @@ def test_one_cycle_gives_one_running_and_one_finished(
     power.set(1000)
     syslog.wait_for(lambda m: m.text.startswith("WASHER is FINISHED. Ran "))
     seen = len(syslog.messages)
-    polled(syslog, "WASHER", 3)
+    syslog.wait_polls("WASHER", 3)
     assert len(syslog.messages) > seen
     texts = syslog.texts()
     assert texts.count("WASHER is RUNNING.") == 1
@@ -93,7 +87,7 @@ def test_a_plug_restarting_mid_cycle_is_authenticated_again(
     power.set(1_800_000)
     syslog.wait_text("DRYER is RUNNING.")
     loop_thread.call(plug.restart)  # a new session key: the daemon's session is stale
-    polled(syslog, "DRYER", 3)
+    syslog.wait_polls("DRYER", 3)
     power.set(0)
     syslog.wait_for(lambda m: m.text.startswith("DRYER is FINISHED. Ran "))
     assert process.stop() == 0

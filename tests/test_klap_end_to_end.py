@@ -62,11 +62,6 @@ def klap_plug(loop_thread: LoopThread) -> Iterator[Callable[..., KlapServer]]:
         loop_thread.run(server.close())
 
 
-def polled(syslog: SyslogListener, name: str, times: int) -> None:
-    for _ in range(times):
-        syslog.wait_for(lambda m: m.text.startswith(f"{name} current usage is"), new=True)
-
-
 def test_a_tapo_and_a_klap_kasa_plug_each_give_one_running_and_one_finished(
     tmp_path: Path,
     syslog: SyslogListener,
@@ -120,9 +115,9 @@ def test_a_session_that_ends_mid_run_is_made_again_with_no_failed_poll(
     syslog.wait_text("WASHER is RUNNING.")
     for _ in range(2):
         loop_thread.call(lambda: setattr(clock, "now", clock.now + 61))
-        polled(syslog, "WASHER", 3)
+        syslog.wait_polls("WASHER", 3)
     loop_thread.call(plug.forget)  # and once as a plug that restarted
-    polled(syslog, "WASHER", 3)
+    syslog.wait_polls("WASHER", 3)
     power.set(0)
     syslog.wait_for(lambda m: m.text.startswith("WASHER is FINISHED. Ran "))
     assert process.stop() == 0
@@ -169,7 +164,7 @@ def test_the_default_credentials_are_said_at_debug_level(
     process = daemon("-f", "-c", str(ini))
     note = syslog.wait_text("KETTLE: KLAP v2 session with the default TAPO credentials.")
     assert note.severity == 7  # debug
-    polled(syslog, "KETTLE", 2)
+    syslog.wait_polls("KETTLE", 2)
     assert process.stop() == 0
 
 

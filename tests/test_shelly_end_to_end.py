@@ -63,11 +63,6 @@ def emulated(loop_thread: LoopThread) -> Iterator[Callable[..., HttpServer]]:
         loop_thread.run(server.close())
 
 
-def polled(syslog: SyslogListener, name: str, times: int) -> None:
-    for _ in range(times):
-        syslog.wait_for(lambda m: m.text.startswith(f"{name} current usage is"), new=True)
-
-
 @pytest.mark.parametrize("password", [None, "s3cret pass"], ids=["open", "password"])
 @pytest.mark.parametrize("kind", list(PLUGS))
 def test_one_cycle_gives_one_running_and_one_finished(
@@ -85,13 +80,13 @@ def test_one_cycle_gives_one_running_and_one_finished(
     ini = ini_for(tmp_path, syslog, {"WASHER": (PLUGS[kind][0], plug.port, lines)})
     process = daemon("-f", "-c", str(ini))
     syslog.wait_text("Starting.")
-    polled(syslog, "WASHER", 1)
+    syslog.wait_polls("WASHER", 1)
     power.set(2_150_000)
     running = syslog.wait_text("WASHER is RUNNING.")
     assert running.facility == LOCAL5
     power.set(1000)
     syslog.wait_for(lambda m: m.text.startswith("WASHER is FINISHED. Ran "))
-    polled(syslog, "WASHER", 2)
+    syslog.wait_polls("WASHER", 2)
     assert process.stop() == 0
     texts = syslog.texts()
     assert texts.count("WASHER is RUNNING.") == 1

@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from whitegoodsd.conversation import Close, Connect, Conversation, Receive, Send
-from whitegoodsd.errors import PlugError, Reading, describe
+from whitegoodsd.errors import PlugError, Reading, as_failure, describe
 
 CHUNK = 4096  # bytes read at a time: a datagram or a piece of a stream
 _WAIT: Any = object()  # an operation is under way; its outcome comes later
@@ -268,13 +268,8 @@ class _Pass:
             except StopIteration as stop:
                 self._end(poll, stop.value)
                 return
-            except PlugError as error:
-                self._end(poll, error)
-                return
             except Exception as error:  # noqa: BLE001 - a bad reply must not stop the pass
-                failure = PlugError(describe(error, self.timeout))
-                failure.__cause__ = error
-                self._end(poll, failure)
+                self._end(poll, as_failure(error, self.timeout))
                 return
             exc = None
             try:
@@ -411,13 +406,8 @@ class _Pass:
         except StopIteration as stop:
             self._end(poll, stop.value)
             return
-        except PlugError as error:
-            self._end(poll, error)
-            return
-        except Exception as error:  # noqa: BLE001
-            failure = PlugError(describe(error, self.timeout))
-            failure.__cause__ = error
-            self._end(poll, failure)
+        except Exception as error:  # noqa: BLE001 - as in _step
+            self._end(poll, as_failure(error, self.timeout))
             return
         poll.gen.close()  # it went on after its time: it is over all the same
         self._end(poll, PlugError(describe(timeout, self.timeout)))

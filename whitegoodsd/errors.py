@@ -47,6 +47,16 @@ def finite(value: object, what: str) -> float:
     return number
 
 
+def as_failure(exc: BaseException, timeout: float) -> PlugError:
+    """``exc`` as a failed poll: a PlugError as it is, anything else described
+    in one line, with the original as its cause."""
+    if isinstance(exc, PlugError):
+        return exc
+    failure = PlugError(describe(exc, timeout))
+    failure.__cause__ = exc
+    return failure
+
+
 def describe(exc: BaseException, timeout: float) -> str:
     """A one-line reason for an exception raised while polling."""
     if isinstance(exc, PlugError):

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from whitegoodsd import engine
 from whitegoodsd.conversation import Conversation
 from whitegoodsd.drivers.base import Driver
-from whitegoodsd.errors import PlugError, Reading, describe
+from whitegoodsd.errors import PlugError, Reading, as_failure
 
 Deliver = Callable[[str, Reading | PlugError, float], None]
 
@@ -66,9 +66,7 @@ def conversation(driver: Driver) -> Conversation[Reading]:
     try:
         return driver.poll()
     except Exception as exc:  # noqa: BLE001 - a driver's bug must not stop the loop
-        failure = PlugError(describe(exc, driver.timeout))
-        failure.__cause__ = exc
-        return _failing(failure)
+        return _failing(as_failure(exc, driver.timeout))
 
 
 async def poll_all(
